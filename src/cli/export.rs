@@ -1,0 +1,128 @@
+//! `export [--format jsonl|json|csv] [--app APP] [--since T] [--until T] [--output PATH]`:
+//! events oldest first (log order), streamed from the segments.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args as ClapArgs;
+
+use super::{CliError, Context};
+use crate::output::{ExportFormat, ExportWriter};
+use crate::query::{self, Filter, ScanError};
+use crate::timefmt;
+
+/// Arguments of `export`.
+#[derive(Debug, ClapArgs)]
+pub struct ExportArgs {
+    /// jsonl (default), json or csv.
+    #[arg(long, default_value = "jsonl")]
+    pub format: String,
+    /// Only this app.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Events at or after this time (RFC 3339, date, or age like 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events at or before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Write here (atomically) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+/// Parses `--since`/`--until` into a canonical timestamp.
+pub fn time_bound(ctx: &Context, v: &Option<String>) -> Result<Option<String>, CliError> {
+    v.as_deref()
+        .map(|s| {
+            timefmt::parse_time_arg(s, ctx.clock.now())
+                .map(timefmt::format_utc)
+                .map_err(|e| CliError::Usage(e.to_string()))
+        })
+        .transpose()
+}
+
+/// Runs `export`.
+pub fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
+    let format: ExportFormat = args.format.parse().map_err(CliError::Usage)?;
+    let filter = Filter {
+        app: args.app.clone(),
+        since: time_bound(ctx, &args.since)?,
+        until: time_bound(ctx, &args.until)?,
+    };
+    let store = ctx.store()?;
+    store.check_readable()?;
+    let exported_at = ctx.clock.now_ts();
+    match &args.output {
+        None => {
+            let stdout = std::io::stdout();
+            let out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+            drop(write_export(
+                &store,
+                &filter,
+                format,
+                &exported_at,
+                out,
+                "stdout",
+            )?);
+        }
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(CliError::output("--output"))?;
+            }
+            let tmp = temp_path(path);
+            let result = std::fs::File::create(&tmp)
+                .map_err(CliError::output("--output"))
+                .and_then(|f| {
+                    let f = write_export(
+                        &store,
+                        &filter,
+                        format,
+                        &exported_at,
+                        BufWriter::new(f),
+                        "--output",
+                    )?;
+                    f.sync_all().map_err(CliError::output("--output"))
+                })
+                .and_then(|()| std::fs::rename(&tmp, path).map_err(CliError::output("--output")));
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result?;
+        }
+    }
+    Ok(())
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+fn write_export<W: Write>(
+    store: &crate::store::Store,
+    filter: &Filter,
+    format: ExportFormat,
+    exported_at: &str,
+    out: BufWriter<W>,
+    what: &str,
+) -> Result<W, CliError> {
+    let mut w = ExportWriter::start(out, format, exported_at).map_err(CliError::output(what))?;
+    let summary =
+        query::scan_events(store, filter, &mut |ev| w.event_open(ev)).map_err(|e| match e {
+            ScanError::Store(s) => CliError::Store(s),
+            ScanError::Output(io) => CliError::output(what)(io),
+        })?;
+    let out = w.finish().map_err(CliError::output(what))?;
+    for d in &summary.damage {
+        eprintln!(
+            "dokku-audit: warning: skipped damaged data at {}: {}",
+            d.pos, d.kind
+        );
+    }
+    out.into_inner()
+        .map_err(|e| CliError::output(what)(e.into_error()))
+}

@@ -1,0 +1,184 @@
+//! The command line: clap definitions, resolution of the data directory and settings, and the
+//! dispatch to one function per command. Errors from every layer end up in [`CliError`], which
+//! `main` prints once as a Dokku-style ` !     message` line.
+
+mod demo;
+mod export;
+mod import;
+mod status;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{Clock, ClockError};
+use crate::settings::{Settings, SettingsError};
+use crate::store::{AppendContext, Ownership, Store, StoreError};
+
+/// Default data directory on a Dokku host.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/dokku/data/dokku-audit";
+
+/// dokku-audit: a durable, queryable, tamper-evident audit trail for Dokku hosts.
+#[derive(Debug, Parser)]
+#[command(name = "dokku-audit", version, about, disable_help_subcommand = true)]
+pub struct Args {
+    /// Data directory (segments, index, state, settings, backups).
+    #[arg(long, global = true, env = "DOKKU_AUDIT_DATA_DIR", value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Health: version, data dir, format, events, segments, bytes, last event.
+    Status,
+    /// Check every checksum and the tamper-evidence chain; exit 1 on failure.
+    Verify(verify::VerifyArgs),
+    /// Append events from another export (new ids, original times kept).
+    Import(import::ImportArgs),
+    /// Write events oldest first as JSONL, JSON or CSV.
+    Export(export::ExportArgs),
+    /// Fill a data directory with a realistic history and show it.
+    Demo(demo::DemoArgs),
+}
+
+/// Every way a command can fail. `main` prints the message and exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Wrong usage or an invalid value.
+    #[error("{0}")]
+    Usage(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A setting is invalid.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// `DOKKU_AUDIT_NOW` is invalid.
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    /// Reading input or writing output failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file (or `-`).
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Import input is invalid; nothing was appended.
+    #[error("line {line}: {message}; nothing was imported")]
+    ImportLine {
+        /// 1-based input line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The command ran and found a failure it already reported on stdout (e.g. `verify`).
+    #[error("{0}")]
+    Reported(String),
+    /// Output went to a closed pipe: not an error for the user.
+    #[error("broken pipe")]
+    BrokenPipe,
+}
+
+impl CliError {
+    /// Maps an output write error, treating a closed pipe as a quiet stop.
+    pub fn output(path: &str) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+        move |source| {
+            if source.kind() == std::io::ErrorKind::BrokenPipe {
+                CliError::BrokenPipe
+            } else {
+                CliError::Io {
+                    path: path.to_string(),
+                    source,
+                }
+            }
+        }
+    }
+}
+
+/// What every command gets: where the data is, the settings, the clock.
+pub struct Context {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Settings for it.
+    pub settings: Settings,
+    /// "Now".
+    pub clock: Clock,
+}
+
+impl Context {
+    fn new(data_dir: Option<PathBuf>) -> Result<Context, CliError> {
+        let data_dir = data_dir
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let settings = Settings::load(&data_dir)?;
+        Ok(Context {
+            data_dir,
+            settings,
+            clock: Clock::from_env()?,
+        })
+    }
+
+    /// The store over the data directory, with options from the settings.
+    pub fn store(&self) -> Result<Store, CliError> {
+        Ok(Store::new(
+            &self.data_dir,
+            self.settings.store_options()?,
+            Ownership::from_env(),
+        ))
+    }
+
+    /// Context for appends made by a maintenance command run by a local user.
+    pub fn maintenance_append(&self, source_trigger: &str) -> AppendContext {
+        AppendContext {
+            now: self.clock.now_ts(),
+            source_trigger: source_trigger.to_string(),
+            actor: crate::event::actor::LocalIdentity::probe().actor(),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(args: Args) -> Result<(), CliError> {
+    let ctx = Context::new(args.data_dir)?;
+    match args.command {
+        Command::Status => status::run(&ctx),
+        Command::Verify(a) => verify::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Demo(a) => demo::run(ctx, a),
+    }
+}
+
+/// Dokku passes `audit:<name>` as a subcommand's first argument: accept it as `<name>`.
+pub fn normalize_argv(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    if let Some(first) = argv.get(1).and_then(|a| a.to_str()) {
+        if let Some(cmd) = first.strip_prefix("audit:") {
+            argv[1] = cmd.into();
+        }
+    }
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn audit_prefix_is_dropped() {
+        let v = normalize_argv(vec!["x".into(), "audit:export".into(), "--app".into()]);
+        assert_eq!(v[1], "export");
+    }
+}

@@ -1,0 +1,35 @@
+//! `status`: `key: value` lines (reference §10.3 keys where the concept still exists).
+
+use super::{CliError, Context};
+use crate::store::FORMAT_VERSION;
+
+/// Runs `status`.
+pub fn run(ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.store()?;
+    let format = store.read_format().ok().flatten();
+    let stats = store.stats()?;
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k}: {v}\n"));
+    line("plugin version", env!("CARGO_PKG_VERSION").to_string());
+    line("data directory", ctx.data_dir.display().to_string());
+    line(
+        "format version",
+        format.map_or_else(
+            || format!("- (binary writes {FORMAT_VERSION})"),
+            |v| v.to_string(),
+        ),
+    );
+    line("total events", stats.events.to_string());
+    line(
+        "segments",
+        format!("{} ({} sealed)", stats.segments, stats.sealed_segments),
+    );
+    line("bytes on disk", stats.bytes_on_disk.to_string());
+    line("last event id", stats.last_id.to_string());
+    line(
+        "last event timestamp",
+        stats.last_ts.unwrap_or_else(|| "-".into()),
+    );
+    print!("{out}");
+    Ok(())
+}

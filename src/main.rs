@@ -1,0 +1,36 @@
+//! The `dokku-audit` binary: parse, run, and turn any error into one Dokku-style line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dokku_audit::cli::{self, Args, CliError};
+
+fn main() -> ExitCode {
+    let argv = cli::normalize_argv(std::env::args_os().collect());
+    let args = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            eprintln!(" !     {}", clap_message(&e));
+            return ExitCode::from(1);
+        }
+    };
+    match cli::run(args) {
+        Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(" !     {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// clap's error as one line: its first line without the `error: ` prefix.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}

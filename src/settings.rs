@@ -1,0 +1,206 @@
+//! Runtime settings: one table of keys, each resolved from `<data dir>/settings.json` (written by
+//! `set`), then its environment variable, then the built-in default (reference §4.1 order).
+//! Values are validated when read, so a bad value is a clear error, never a silent default.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::store::{Durability, StoreOptions};
+
+/// One known setting.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The name used by `get`/`set`.
+    pub name: &'static str,
+    /// Its environment variable.
+    pub env: &'static str,
+    /// The built-in default.
+    pub default: &'static str,
+    /// What it controls.
+    pub help: &'static str,
+}
+
+/// Every setting this build knows: the reference's keys (kept for parity) and the store's own.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "busy_timeout_ms",
+        env: "DOKKU_AUDIT_BUSY_TIMEOUT_MS",
+        default: "5000",
+        help: "how long commands wait for the writer lock",
+    },
+    Key {
+        name: "pending_stale_threshold_seconds",
+        env: "DOKKU_AUDIT_PENDING_STALE_THRESHOLD_SECONDS",
+        default: "86400",
+        help: "age after which correlation state is stale",
+    },
+    Key {
+        name: "command_match_window_seconds",
+        env: "DOKKU_AUDIT_COMMAND_MATCH_WINDOW_SECONDS",
+        default: "120",
+        help: "fallback correlation window without DOKKU_PID",
+    },
+    Key {
+        name: "strict_mode",
+        env: "DOKKU_AUDIT_STRICT_MODE",
+        default: "false",
+        help: "triggers fail when they cannot record",
+    },
+    Key {
+        name: "deploy_metadata_max_bytes",
+        env: "DOKKU_AUDIT_DEPLOY_METADATA_MAX_BYTES",
+        default: "1024",
+        help: "truncation of deploy metadata",
+    },
+    Key {
+        name: "segment_max_bytes",
+        env: "DOKKU_AUDIT_SEGMENT_MAX_BYTES",
+        default: "16777216",
+        help: "seal the active segment at this size",
+    },
+    Key {
+        name: "segment_rotate_daily",
+        env: "DOKKU_AUDIT_SEGMENT_ROTATE_DAILY",
+        default: "true",
+        help: "seal the active segment when the UTC day changes",
+    },
+    Key {
+        name: "durability",
+        env: "DOKKU_AUDIT_DURABILITY",
+        default: "always",
+        help: "always: fsync every append; relaxed: leave it to the OS",
+    },
+    Key {
+        name: "seal_grace_seconds",
+        env: "DOKKU_AUDIT_SEAL_GRACE_SECONDS",
+        default: "3600",
+        help: "keep the plain copy of a sealed segment this long for log shippers",
+    },
+    Key {
+        name: "seal_zstd_level",
+        env: "DOKKU_AUDIT_SEAL_ZSTD_LEVEL",
+        default: "7",
+        help: "zstd level used when sealing",
+    },
+];
+
+/// A setting could not be read or has an invalid value.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The settings file is unreadable or not a JSON object of strings.
+    #[error("cannot read settings file {path}: {detail}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// A value does not parse.
+    #[error("invalid value for {key}: {value:?} ({expected})")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// The value.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+}
+
+/// Settings as resolved for one data directory.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    stored: BTreeMap<String, String>,
+}
+
+/// The settings file inside the data directory.
+pub const SETTINGS_FILE: &str = "settings.json";
+
+impl Settings {
+    /// Loads `<data dir>/settings.json` (absent = nothing stored).
+    pub fn load(data_dir: &Path) -> Result<Settings, SettingsError> {
+        let path = data_dir.join(SETTINGS_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(e) => {
+                return Err(SettingsError::File {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })
+            }
+        };
+        let stored = serde_json::from_str(&text).map_err(|e| SettingsError::File {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Settings { stored })
+    }
+
+    /// The raw value of a key: stored (non-empty), else the environment (if set), else default.
+    pub fn raw(&self, key: &'static str) -> String {
+        let spec = KEYS.iter().find(|k| k.name == key);
+        if let Some(v) = self.stored.get(key).filter(|v| !v.is_empty()) {
+            return v.clone();
+        }
+        if let Some(spec) = spec {
+            if let Ok(v) = std::env::var(spec.env) {
+                if !v.is_empty() {
+                    return v;
+                }
+            }
+            return spec.default.to_string();
+        }
+        String::new()
+    }
+
+    fn int(&self, key: &'static str, min: u64, max: u64) -> Result<u64, SettingsError> {
+        let v = self.raw(key);
+        match v.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(SettingsError::Invalid {
+                key,
+                value: v,
+                expected: "an integer in range",
+            }),
+        }
+    }
+
+    /// Boolean: `1|true|yes|on` (any case) are true; `0|false|no|off` false; others invalid.
+    pub fn bool(&self, key: &'static str) -> Result<bool, SettingsError> {
+        let v = self.raw(key);
+        match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            _ => Err(SettingsError::Invalid {
+                key,
+                value: v,
+                expected: "true or false",
+            }),
+        }
+    }
+
+    /// Store options for a writer that may wait `lock_timeout` for the lock.
+    pub fn store_options(&self) -> Result<StoreOptions, SettingsError> {
+        let durability = match self.raw("durability").trim() {
+            "always" => Durability::Always,
+            "relaxed" => Durability::Relaxed,
+            other => {
+                return Err(SettingsError::Invalid {
+                    key: "durability",
+                    value: other.to_string(),
+                    expected: "always or relaxed",
+                })
+            }
+        };
+        Ok(StoreOptions {
+            segment_max_bytes: self.int("segment_max_bytes", 4096, 1 << 40)?,
+            rotate_daily: self.bool("segment_rotate_daily")?,
+            durability,
+            seal_grace: Duration::from_secs(self.int("seal_grace_seconds", 0, 30 * 86_400)?),
+            zstd_level: self.int("seal_zstd_level", 1, 19)? as i32,
+            lock_timeout: Duration::from_millis(self.int("busy_timeout_ms", 0, 3_600_000)?),
+        })
+    }
+}

@@ -1,0 +1,298 @@
+//! The segment store: the only code that opens segment files.
+//!
+//! Events are appended as checksummed, hash-chained JSONL lines to the active segment
+//! (`segments/<first id>.jsonl`); full or day-old segments are sealed to zstd
+//! (`segments/<first id>.jsonl.zst`). `segments-format.md` at the repository root is the
+//! normative description of every byte; this module is its implementation.
+//!
+//! Layout of the data directory as far as the store is concerned:
+//!
+//! ```text
+//! <data dir>/FORMAT        format marker ("dokku-audit segments 1")
+//! <data dir>/LOCK          writer lock (fs4 exclusive); readers never take it
+//! <data dir>/segments/     *.jsonl (active, plain) and *.jsonl.zst (sealed)
+//! <data dir>/quarantine/   bytes cut off by torn-tail repairs, kept as evidence
+//! ```
+
+pub mod error;
+pub mod fsutil;
+pub mod line;
+pub mod reader;
+pub mod segment;
+pub mod verify;
+pub mod writer;
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{Result, StoreError};
+pub use fsutil::Ownership;
+pub use line::FORMAT_VERSION;
+pub use reader::{Damage, DamageKind, LinePos, ScanItem};
+pub use segment::{SegmentFiles, Trailer};
+pub use verify::{Problem, VerifyReport};
+pub use writer::{AppendContext, AppendReceipt, Repair, ID_PLACEHOLDER};
+
+use crate::record::Event;
+
+/// When appends reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fdatasync before an append returns (default): an acknowledged event survives a crash.
+    Always,
+    /// Leave it to the OS: faster, but a crash may lose the last seconds of events.
+    Relaxed,
+}
+
+/// Tunables of the store, resolved from settings by the caller.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Seal the active segment before it would pass this many bytes of plain JSONL.
+    pub segment_max_bytes: u64,
+    /// Seal when the UTC day of the event being appended differs from the segment's.
+    pub rotate_daily: bool,
+    /// When appends reach the disk.
+    pub durability: Durability,
+    /// How long the plain copy of a sealed segment stays for log shippers.
+    pub seal_grace: Duration,
+    /// zstd level used when sealing.
+    pub zstd_level: i32,
+    /// How long a writer waits for the lock.
+    pub lock_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            segment_max_bytes: 16 * 1024 * 1024,
+            rotate_daily: true,
+            durability: Durability::Always,
+            seal_grace: Duration::from_secs(3600),
+            zstd_level: 7,
+            lock_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Paths inside the data directory that the store owns.
+#[derive(Debug, Clone)]
+pub struct StorePaths {
+    /// The data directory.
+    pub root: PathBuf,
+    /// `segments/`.
+    pub segments: PathBuf,
+    /// `LOCK`.
+    pub lock: PathBuf,
+    /// `FORMAT`.
+    pub format: PathBuf,
+    /// `quarantine/`.
+    pub quarantine: PathBuf,
+}
+
+impl StorePaths {
+    fn new(root: &Path) -> StorePaths {
+        StorePaths {
+            root: root.to_path_buf(),
+            segments: root.join("segments"),
+            lock: root.join("LOCK"),
+            format: root.join("FORMAT"),
+            quarantine: root.join("quarantine"),
+        }
+    }
+}
+
+/// Prefix of the `FORMAT` marker file; the version number follows.
+pub const FORMAT_MARKER: &str = "dokku-audit segments ";
+
+/// Counts for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Segments (sealed + active).
+    pub segments: u64,
+    /// Sealed segments.
+    pub sealed_segments: u64,
+    /// Events in all segments.
+    pub events: u64,
+    /// Bytes of segment files on disk (sealed copies, plain active, plain copies in grace).
+    pub bytes_on_disk: u64,
+    /// Id of the newest event.
+    pub last_id: u64,
+    /// `ts` of the newest event (by id).
+    pub last_ts: Option<String>,
+}
+
+/// The store facade.
+#[derive(Debug, Clone)]
+pub struct Store {
+    paths: StorePaths,
+    opts: StoreOptions,
+    owner: Ownership,
+}
+
+impl Store {
+    /// A store over `data_dir`. Does no I/O.
+    pub fn new(data_dir: &Path, opts: StoreOptions, owner: Ownership) -> Store {
+        Store {
+            paths: StorePaths::new(data_dir),
+            opts,
+            owner,
+        }
+    }
+
+    /// The paths it uses.
+    pub fn paths(&self) -> &StorePaths {
+        &self.paths
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.opts
+    }
+
+    /// Creates the data directory layout if needed and checks the format marker. Writers call
+    /// this; it is cheap when everything exists.
+    pub fn init(&self) -> Result<()> {
+        if !self.paths.segments.is_dir() {
+            fsutil::ensure_dir(&self.paths.root, &self.owner)?;
+            fsutil::ensure_dir(&self.paths.segments, &self.owner)?;
+        }
+        match self.read_format()? {
+            Some(_) => Ok(()),
+            None => fsutil::atomic_write(
+                &self.paths.format,
+                format!("{FORMAT_MARKER}{FORMAT_VERSION}\n").as_bytes(),
+                &self.owner,
+            ),
+        }
+    }
+
+    /// Checks that the data directory exists and is of a format this build reads.
+    pub fn check_readable(&self) -> Result<()> {
+        if !self.paths.root.is_dir() {
+            return Err(StoreError::NoDataDir(self.paths.root.clone()));
+        }
+        self.read_format().map(|_| ())
+    }
+
+    /// The version in `FORMAT`, `None` if the file does not exist yet. A newer version is an
+    /// error: it is never misread.
+    pub fn read_format(&self) -> Result<Option<u32>> {
+        let text = match std::fs::read_to_string(&self.paths.format) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("read", &self.paths.format)(e)),
+        };
+        let version = text
+            .trim()
+            .strip_prefix(FORMAT_MARKER)
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| StoreError::BadFormatMarker(self.paths.format.clone()))?;
+        if version > FORMAT_VERSION {
+            return Err(StoreError::NewerFormat {
+                what: format!("data directory {}", self.paths.root.display()),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(Some(version))
+    }
+
+    /// Appends events as one durable batch and sets their ids. Each event is validated first;
+    /// a bad one refuses the whole batch before anything is written.
+    pub fn append(&self, events: &mut [Event], ctx: &AppendContext) -> Result<AppendReceipt> {
+        let mut encoded = Vec::with_capacity(events.len());
+        for (i, ev) in events.iter_mut().enumerate() {
+            ev.validate().map_err(|source| StoreError::BadEvent {
+                index: i + 1,
+                source,
+            })?;
+            ev.id = 0;
+            encoded.push(ev.to_json_bytes());
+        }
+        let receipt = self.append_raw(&mut encoded.iter().map(Vec::as_slice), ctx)?;
+        for (i, ev) in events.iter_mut().enumerate() {
+            ev.id = receipt.first_id + i as u64;
+        }
+        Ok(receipt)
+    }
+
+    /// Appends pre-encoded events (canonical JSON starting with [`ID_PLACEHOLDER`]); the caller
+    /// has validated them. This is the bulk path of `import`.
+    pub fn append_raw(
+        &self,
+        events: &mut dyn Iterator<Item = &[u8]>,
+        ctx: &AppendContext,
+    ) -> Result<AppendReceipt> {
+        self.init()?;
+        writer::append_raw(&self.paths, &self.opts, &self.owner, events, ctx)
+    }
+
+    /// Lists the segments in event order.
+    pub fn segments(&self) -> Result<Vec<SegmentFiles>> {
+        Ok(segment::list(&self.paths.segments)?.segments)
+    }
+
+    /// Everything the segments directory holds, including leftovers.
+    pub fn listing(&self) -> Result<segment::Listing> {
+        segment::list(&self.paths.segments)
+    }
+
+    /// Visits every line of every segment in event order. Damage is passed to `f` and skipped.
+    pub fn scan(&self, f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>) -> Result<()> {
+        self.check_readable()?;
+        let segments = self.segments()?;
+        for (i, seg) in segments.iter().enumerate() {
+            let is_active = i + 1 == segments.len() && seg.is_plain();
+            if reader::scan_segment(seg, is_active, f)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every CRC, id order, trailers and the chain.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.check_readable()?;
+        verify::verify(&self.segments()?)
+    }
+
+    /// Counts for `status`: sealed segments are counted from their trailers, the active one by
+    /// reading it.
+    pub fn stats(&self) -> Result<StoreStats> {
+        self.check_readable()?;
+        let segments = self.segments()?;
+        let mut s = StoreStats {
+            segments: segments.len() as u64,
+            ..Default::default()
+        };
+        for (i, seg) in segments.iter().enumerate() {
+            for p in [&seg.plain, &seg.sealed].into_iter().flatten() {
+                s.bytes_on_disk += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            }
+            let trailer = match &seg.sealed {
+                Some(p) => Trailer::read(p)?,
+                None => None,
+            };
+            if let Some(t) = trailer {
+                s.sealed_segments += 1;
+                s.events += t.count;
+                if t.count > 0 {
+                    s.last_id = t.last_id;
+                    s.last_ts = Some(t.last_ts);
+                }
+                continue;
+            }
+            let is_active = i + 1 == segments.len() && seg.is_plain();
+            let _flow = reader::scan_segment(seg, is_active, &mut |item| {
+                if let ScanItem::Line { line, .. } = item {
+                    s.events += 1;
+                    s.last_id = line.id().unwrap_or(s.last_id);
+                    s.last_ts = line.ts().map(str::to_string);
+                }
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(s)
+    }
+}

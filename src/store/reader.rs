@@ -1,0 +1,340 @@
+//! Reading segments: every line of every segment in event order, each CRC-checked. Damage is
+//! reported with segment, line number and byte offset and skipped, never panicked on. A torn
+//! final line of the active segment is the normal leftover of a crash: it is reported as such
+//! and never served.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use super::error::{Result, StoreError};
+use super::line::{check_line, CheckedLine, LineError};
+use super::segment::{file_name, SegmentFiles};
+
+/// Where a line sits: segment file, 1-based line number, byte offset in the plain content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinePos {
+    /// The segment's data file name (`…jsonl` or `…jsonl.zst`).
+    pub segment: String,
+    /// 1-based line number within the segment.
+    pub line: u64,
+    /// Byte offset of the line's first byte in the segment's plain (decompressed) content.
+    pub offset: u64,
+}
+
+impl std::fmt::Display for LinePos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "segment {} line {}", self.segment, self.line)
+    }
+}
+
+/// What is wrong at a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DamageKind {
+    /// A line failed its integrity check.
+    Line(LineError),
+    /// The final line of the active segment is incomplete or fails its check: a crash leftover.
+    /// Ignored by readers, repaired by the next writer.
+    TornTail {
+        /// Bytes after the last good line.
+        bytes: u64,
+    },
+    /// A sealed segment ends in bytes that are not a whole line.
+    Truncated {
+        /// Bytes of the partial line.
+        bytes: u64,
+    },
+    /// The zstd stream cannot be decoded from here on.
+    Undecodable(String),
+}
+
+impl std::fmt::Display for DamageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DamageKind::Line(e) => write!(f, "{e}"),
+            DamageKind::TornTail { bytes } => {
+                write!(f, "torn final line ({bytes} bytes; a crash leftover, repaired by the next append)")
+            }
+            DamageKind::Truncated { bytes } => write!(f, "ends in a partial line ({bytes} bytes)"),
+            DamageKind::Undecodable(e) => write!(f, "cannot be decompressed: {e}"),
+        }
+    }
+}
+
+/// Damage found while reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Where.
+    pub pos: LinePos,
+    /// What.
+    pub kind: DamageKind,
+}
+
+impl Damage {
+    /// True for the one kind of damage that is not an integrity failure.
+    pub fn is_torn_tail(&self) -> bool {
+        matches!(self.kind, DamageKind::TornTail { .. })
+    }
+}
+
+/// One thing a scan yields.
+#[derive(Debug)]
+pub enum ScanItem<'a> {
+    /// A line that passed its CRC check.
+    Line {
+        /// Where it is.
+        pos: &'a LinePos,
+        /// The checked line.
+        line: CheckedLine<'a>,
+    },
+    /// Damage, reported once and skipped.
+    Damage(Damage),
+}
+
+/// Largest line a reader accepts (a guard against unbounded memory on garbage without newlines).
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Scans one segment. `is_active` says it is the last segment and plain, where a bad final line
+/// is a torn tail rather than damage.
+pub fn scan_segment(
+    seg: &SegmentFiles,
+    is_active: bool,
+    f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    let path = seg.data_path();
+    let name = file_name(path);
+    if seg.is_plain() {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            // Sealed and the plain copy removed between listing and opening: read the sealed one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let sealed = path.with_extension("jsonl.zst");
+                if sealed.exists() {
+                    return scan_sealed(&sealed, &name, f);
+                }
+                return Ok(ControlFlow::Continue(()));
+            }
+            Err(e) => return Err(StoreError::io("open", path)(e)),
+        };
+        scan_lines(
+            BufReader::with_capacity(256 * 1024, file),
+            &name,
+            is_active,
+            f,
+        )
+    } else {
+        scan_sealed(path, &name, f)
+    }
+}
+
+#[allow(unsafe_code)]
+fn scan_sealed(
+    path: &Path,
+    name: &str,
+    f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    let file = File::open(path).map_err(StoreError::io("open", path))?;
+    // SAFETY: sealed segments are immutable: they come into existence by an atomic rename of a
+    // complete, fsynced file and are only ever deleted (or replaced by another rename), never
+    // written in place, so the mapped bytes do not change under us. Deleting a mapped file is
+    // safe on Linux (the mapping keeps the inode alive).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(StoreError::io("mmap", path))?;
+    let decoder = match zstd::stream::read::Decoder::with_buffer(&map[..]) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(f(ScanItem::Damage(Damage {
+                pos: LinePos {
+                    segment: name.to_string(),
+                    line: 1,
+                    offset: 0,
+                },
+                kind: DamageKind::Undecodable(e.to_string()),
+            })))
+        }
+    };
+    scan_lines(
+        BufReader::with_capacity(256 * 1024, decoder),
+        name,
+        false,
+        f,
+    )
+}
+
+/// The line loop shared by plain and sealed segments.
+fn scan_lines<R: Read>(
+    mut reader: BufReader<R>,
+    name: &str,
+    is_active: bool,
+    f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut pos = LinePos {
+        segment: name.to_string(),
+        line: 0,
+        offset: 0,
+    };
+    // A bad line is held back one step: only at the end do we know whether it was the final
+    // line of the active segment (a torn tail) or damage in the middle.
+    let mut held: Option<(LinePos, LineError, u64)> = None;
+    loop {
+        buf.clear();
+        let n = match (&mut reader)
+            .take(MAX_LINE_BYTES as u64)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(n) => n,
+            Err(e) => {
+                if let Some((p, err, _)) = held.take() {
+                    if f(ScanItem::Damage(Damage {
+                        pos: p,
+                        kind: DamageKind::Line(err),
+                    }))
+                    .is_break()
+                    {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                let d = Damage {
+                    pos: LinePos {
+                        line: pos.line + 1,
+                        ..pos.clone()
+                    },
+                    kind: DamageKind::Undecodable(e.to_string()),
+                };
+                return Ok(f(ScanItem::Damage(d)));
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        pos.line += 1;
+        let this_pos = pos.clone();
+        pos.offset += n as u64;
+        if let Some((p, err, _)) = held.take() {
+            if f(ScanItem::Damage(Damage {
+                pos: p,
+                kind: DamageKind::Line(err),
+            }))
+            .is_break()
+            {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        if buf.last() != Some(&b'\n') {
+            // A final piece without a newline (or an over-long run of bytes).
+            let kind = if is_active {
+                DamageKind::TornTail { bytes: n as u64 }
+            } else {
+                DamageKind::Truncated { bytes: n as u64 }
+            };
+            if n == MAX_LINE_BYTES {
+                let d = Damage {
+                    pos: this_pos,
+                    kind: DamageKind::Line(LineError::Malformed),
+                };
+                return Ok(f(ScanItem::Damage(d)));
+            }
+            return Ok(f(ScanItem::Damage(Damage {
+                pos: this_pos,
+                kind,
+            })));
+        }
+        match check_line(&buf[..n - 1]) {
+            Ok(line) => {
+                if f(ScanItem::Line {
+                    pos: &this_pos,
+                    line,
+                })
+                .is_break()
+                {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Err(err) => held = Some((this_pos, err, n as u64)),
+        }
+    }
+    if let Some((p, err, n)) = held {
+        let kind = if is_active {
+            DamageKind::TornTail { bytes: n }
+        } else {
+            DamageKind::Line(err)
+        };
+        return Ok(f(ScanItem::Damage(Damage { pos: p, kind })));
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::line::{encode_line, ChainHash};
+
+    fn lines(n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut chain = ChainHash::GENESIS;
+        for id in 1..=n {
+            let ev = format!(r#"{{"id":{id},"ts":"2026-01-01T00:00:00Z"}}"#);
+            chain = encode_line(ev.as_bytes(), &chain, &mut out);
+        }
+        out
+    }
+
+    fn collect(bytes: &[u8], active: bool) -> (Vec<u64>, Vec<Damage>) {
+        let mut ids = Vec::new();
+        let mut damage = Vec::new();
+        let _flow = scan_lines(BufReader::new(bytes), "seg", active, &mut |item| {
+            match item {
+                ScanItem::Line { line, .. } => ids.push(line.id().unwrap()),
+                ScanItem::Damage(d) => damage.push(d),
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        (ids, damage)
+    }
+
+    #[test]
+    fn clean_segment() {
+        let (ids, damage) = collect(&lines(3), true);
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert!(damage.is_empty());
+    }
+
+    #[test]
+    fn torn_tail_only_in_active() {
+        let mut b = lines(3);
+        b.extend_from_slice(br#"{"id":4,"ts":"2026"#);
+        let (ids, damage) = collect(&b, true);
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert!(damage[0].is_torn_tail());
+        assert_eq!(damage[0].pos.line, 4);
+        let (_, damage) = collect(&b, false);
+        assert!(matches!(damage[0].kind, DamageKind::Truncated { .. }));
+    }
+
+    #[test]
+    fn bad_middle_line_is_damage_even_in_active() {
+        let mut b = lines(3);
+        let first_nl = b.iter().position(|c| *c == b'\n').unwrap();
+        b[first_nl + 10] ^= 0x20;
+        let (ids, damage) = collect(&b, true);
+        assert_eq!(ids, vec![1, 3]);
+        assert_eq!(damage.len(), 1);
+        assert_eq!(damage[0].pos.line, 2);
+        assert!(matches!(
+            damage[0].kind,
+            DamageKind::Line(LineError::Crc { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_final_complete_line_is_torn_in_active() {
+        let mut b = lines(2);
+        let n = b.len();
+        b[n - 5] ^= 1;
+        let (ids, damage) = collect(&b, true);
+        assert_eq!(ids, vec![1]);
+        assert!(damage[0].is_torn_tail());
+    }
+}

@@ -1,0 +1,641 @@
+//! Appending: take the writer lock, find the head (last id, chain value, active segment), repair
+//! a torn tail, write the new lines, fsync, rotate and seal. The whole protocol is
+//! segments-format.md §6–§7; every step that can be interrupted leaves a state §8 recovers.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::error::{Result, StoreError};
+use super::fsutil::{self, Ownership, WriterLock};
+use super::line::{check_line, encode_line, memfind, ChainHash};
+use super::reader::{scan_segment, ScanItem};
+use super::segment::{self, file_name, SegmentFiles, Trailer, PLAIN_SUFFIX};
+use super::{Durability, StoreOptions, StorePaths};
+use crate::record::{ActorStamp, Event};
+
+/// Who is appending, for the maintenance events the store itself writes (torn-tail repair).
+#[derive(Debug, Clone)]
+pub struct AppendContext {
+    /// "Now" as an event timestamp.
+    pub now: String,
+    /// The trigger or command doing the append.
+    pub source_trigger: String,
+    /// The actor to stamp on store-written maintenance events.
+    pub actor: ActorStamp,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendReceipt {
+    /// Id of the first event of the batch (0 for an empty batch).
+    pub first_id: u64,
+    /// Id of the last event of the batch.
+    pub last_id: u64,
+    /// Chain head after the append.
+    pub chain_head: String,
+    /// The repair performed first, if the active segment had a torn tail.
+    pub repaired: Option<Repair>,
+    /// Segments sealed during this append.
+    pub sealed: Vec<PathBuf>,
+}
+
+/// A torn-tail repair: what was cut off the active segment, and where the bytes were kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    /// The segment file.
+    pub segment: String,
+    /// Offset the segment was truncated to.
+    pub offset: u64,
+    /// Bytes removed.
+    pub removed_bytes: u64,
+    /// Pieces (partial or failing lines) removed.
+    pub removed_lines: u64,
+    /// Where the removed bytes were saved, relative to the data directory.
+    pub quarantine: String,
+}
+
+/// The canonical JSON of an event whose id is not yet assigned starts with this.
+pub const ID_PLACEHOLDER: &[u8] = b"{\"id\":0,";
+
+/// Appends `events` (canonical event JSON with `"id":0`, see [`ID_PLACEHOLDER`]) as one batch:
+/// one lock, one write per segment touched, one fsync at the end.
+pub fn append_raw(
+    paths: &StorePaths,
+    opts: &StoreOptions,
+    owner: &Ownership,
+    events: &mut dyn Iterator<Item = &[u8]>,
+    ctx: &AppendContext,
+) -> Result<AppendReceipt> {
+    let _lock = WriterLock::acquire(&paths.lock, owner, opts.lock_timeout)?;
+    let listing = segment::list(&paths.segments)?;
+    let tail = Tail::load(&listing.segments)?;
+    let mut w = SegmentWriter {
+        dir: &paths.segments,
+        opts,
+        owner,
+        next_id: tail.next_id,
+        chain: tail.chain,
+        active: None,
+        buf: Vec::with_capacity(64 * 1024),
+        to_seal: Vec::new(),
+        dir_dirty: false,
+    };
+    let mut receipt = AppendReceipt::default();
+    if let Some(active) = tail.active {
+        let file = fsutil::open_create(&active.path, owner, true)?;
+        if let Some(torn) = &active.torn {
+            let repair = repair_torn_tail(paths, owner, &active, torn, &file)?;
+            receipt.repaired = Some(repair.clone());
+            if active.valid_len > 0 {
+                w.active = Some(ActiveFile::from_tail(&active, file));
+            } else {
+                drop(file);
+                fs::remove_file(&active.path).map_err(StoreError::io("remove", &active.path))?;
+                w.dir_dirty = true;
+            }
+            w.push(&repair_event(&repair, ctx).to_json_bytes())?;
+        } else if active.valid_len > 0 {
+            w.active = Some(ActiveFile::from_tail(&active, file));
+        } else {
+            // An empty active file (a crash right after creating it): its name may not match the
+            // next id, so start afresh.
+            drop(file);
+            fs::remove_file(&active.path).map_err(StoreError::io("remove", &active.path))?;
+            w.dir_dirty = true;
+        }
+    }
+    let first_id = w.next_id;
+    for ev in events {
+        w.push(ev)?;
+    }
+    w.finish()?;
+    if w.next_id > first_id {
+        receipt.first_id = first_id;
+        receipt.last_id = w.next_id - 1;
+    }
+    receipt.chain_head = w.chain.to_hex();
+    // Seal what this append rotated out, and any plain segment a crash left unsealed.
+    let mut to_seal = w.to_seal;
+    for seg in &tail.unsealed {
+        if let Some(p) = &seg.plain {
+            if !to_seal.contains(p) {
+                to_seal.push(p.clone());
+            }
+        }
+    }
+    for plain in to_seal {
+        receipt.sealed.push(seal_plain(&plain, opts, owner)?);
+    }
+    for tmp in &listing.temp_files {
+        let _ = fs::remove_file(tmp);
+    }
+    remove_expired_plain(&listing.segments, opts);
+    Ok(receipt)
+}
+
+/// Seals one plain segment: checks every line, computes the trailer, compresses.
+pub fn seal_plain(plain: &Path, opts: &StoreOptions, owner: &Ownership) -> Result<PathBuf> {
+    let mut stats: Option<Trailer> = None;
+    let mut valid_len = 0u64;
+    let seg = SegmentFiles {
+        first_id: 0,
+        plain: Some(plain.to_path_buf()),
+        sealed: None,
+    };
+    let _flow = scan_segment(&seg, false, &mut |item| {
+        if let ScanItem::Line { pos, line } = item {
+            let (id, ts) = (line.id().unwrap_or(0), line.ts().unwrap_or("").to_string());
+            let t = stats.get_or_insert_with(|| Trailer {
+                format: super::line::FORMAT_VERSION,
+                first_id: id,
+                last_id: id,
+                count: 0,
+                first_ts: ts.clone(),
+                last_ts: ts.clone(),
+                chain_head: line.chain,
+                plain_bytes: 0,
+            });
+            t.last_id = id;
+            t.last_ts = ts;
+            t.count += 1;
+            t.chain_head = line.chain;
+            valid_len =
+                pos.offset + line.event_open.len() as u64 + super::line::TAIL_LEN as u64 + 1;
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    let mut trailer = stats.ok_or_else(|| StoreError::Segment {
+        segment: file_name(plain),
+        detail: "has no valid line to seal".into(),
+    })?;
+    trailer.plain_bytes = valid_len;
+    segment::seal(plain, valid_len, &trailer, opts.zstd_level, owner)
+}
+
+/// Deletes plain copies whose sealed twin is older than the grace period.
+fn remove_expired_plain(segments: &[SegmentFiles], opts: &StoreOptions) {
+    for seg in segments {
+        let (Some(plain), Some(sealed)) = (&seg.plain, &seg.sealed) else {
+            continue;
+        };
+        let age = fs::metadata(sealed)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|a| a >= opts.seal_grace) {
+            let _ = fs::remove_file(plain);
+        }
+    }
+}
+
+struct ActiveFile {
+    path: PathBuf,
+    file: File,
+    day: Option<String>,
+    len: u64,
+}
+
+impl ActiveFile {
+    fn from_tail(t: &ActiveTail, file: File) -> ActiveFile {
+        ActiveFile {
+            path: t.path.clone(),
+            file,
+            day: t.first_day.clone(),
+            len: t.valid_len,
+        }
+    }
+}
+
+struct SegmentWriter<'a> {
+    dir: &'a Path,
+    opts: &'a StoreOptions,
+    owner: &'a Ownership,
+    next_id: u64,
+    chain: ChainHash,
+    active: Option<ActiveFile>,
+    buf: Vec<u8>,
+    to_seal: Vec<PathBuf>,
+    dir_dirty: bool,
+}
+
+impl SegmentWriter<'_> {
+    fn push(&mut self, json: &[u8]) -> Result<()> {
+        let rest = json
+            .strip_prefix(ID_PLACEHOLDER)
+            .ok_or_else(|| StoreError::Segment {
+                segment: "-".into(),
+                detail: "event JSON does not start with the id placeholder".into(),
+            })?;
+        let id = self.next_id;
+        let day = day_of(rest);
+        let line_len = json.len() + super::line::TAIL_LEN + 24;
+        if let Some(active) = &self.active {
+            let size = active.len + self.buf.len() as u64;
+            let too_big = size > 0 && size + line_len as u64 > self.opts.segment_max_bytes;
+            let new_day = self.opts.rotate_daily && active.day.as_deref() != day;
+            if too_big || new_day {
+                self.rotate()?;
+            }
+        }
+        if self.active.is_none() {
+            let path = self
+                .dir
+                .join(format!("{}{PLAIN_SUFFIX}", segment::stem(id)));
+            let file = fsutil::open_create(&path, self.owner, true)?;
+            self.active = Some(ActiveFile {
+                path,
+                file,
+                day: day.map(str::to_string),
+                len: 0,
+            });
+            self.dir_dirty = true;
+        }
+        let mut ev = Vec::with_capacity(json.len() + 20);
+        ev.extend_from_slice(b"{\"id\":");
+        ev.extend_from_slice(id.to_string().as_bytes());
+        ev.push(b',');
+        ev.extend_from_slice(rest);
+        self.chain = encode_line(&ev, &self.chain, &mut self.buf);
+        self.next_id = id.checked_add(1).ok_or(StoreError::IdOverflow)?;
+        if self.buf.len() >= 1024 * 1024 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(active) = &mut self.active else {
+            return Ok(());
+        };
+        active
+            .file
+            .write_all(&self.buf)
+            .map_err(StoreError::io("write", &active.path))?;
+        active.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if let Some(active) = &self.active {
+            if self.opts.durability == Durability::Always {
+                active
+                    .file
+                    .sync_data()
+                    .map_err(StoreError::io("fsync", &active.path))?;
+            }
+        }
+        if self.dir_dirty && self.opts.durability == Durability::Always {
+            fsutil::sync_dir(self.dir)?;
+            self.dir_dirty = false;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        self.flush()?;
+        if let Some(active) = self.active.take() {
+            // A segment is sealed only from durable bytes.
+            active
+                .file
+                .sync_data()
+                .map_err(StoreError::io("fsync", &active.path))?;
+            self.to_seal.push(active.path);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.flush()?;
+        self.sync()
+    }
+}
+
+/// The UTC day of an event from its canonical JSON (after the id), without a JSON parser.
+fn day_of(rest: &[u8]) -> Option<&str> {
+    let at = memfind(rest, b"\"ts\":\"")? + 6;
+    std::str::from_utf8(rest.get(at..at + 10)?).ok()
+}
+
+/// The head of the store as found under the lock.
+struct Tail {
+    next_id: u64,
+    chain: ChainHash,
+    active: Option<ActiveTail>,
+    /// Plain segments before the last one that have no sealed copy (a crash between rotation
+    /// and sealing): sealed by this append.
+    unsealed: Vec<SegmentFiles>,
+}
+
+struct ActiveTail {
+    path: PathBuf,
+    valid_len: u64,
+    first_day: Option<String>,
+    torn: Option<Torn>,
+}
+
+struct Torn {
+    bytes: u64,
+    pieces: u64,
+}
+
+impl Tail {
+    fn load(segments: &[SegmentFiles]) -> Result<Tail> {
+        let unsealed = segments
+            .iter()
+            .take(segments.len().saturating_sub(1))
+            .filter(|s| s.is_plain())
+            .cloned()
+            .collect();
+        let Some(last) = segments.last() else {
+            return Ok(Tail {
+                next_id: 1,
+                chain: ChainHash::GENESIS,
+                active: None,
+                unsealed,
+            });
+        };
+        if !last.is_plain() {
+            let (last_id, chain) = head_of(segments)?;
+            return Ok(Tail {
+                next_id: last_id + 1,
+                chain,
+                active: None,
+                unsealed,
+            });
+        }
+        let path = last.plain.clone().unwrap_or_default();
+        let plain = analyze_plain(&path)?;
+        let (mut last_id, chain) = match plain.last {
+            Some(head) => head,
+            None => head_of(&segments[..segments.len() - 1])?,
+        };
+        let mut torn = None;
+        if plain.torn_bytes > 0 {
+            // Never reuse an id a torn line may have carried.
+            if let Some(max) = plain.torn_max_id {
+                if max > last_id && max - last_id <= plain.torn_pieces {
+                    last_id = max;
+                }
+            }
+            torn = Some(Torn {
+                bytes: plain.torn_bytes,
+                pieces: plain.torn_pieces,
+            });
+        }
+        Ok(Tail {
+            next_id: last_id + 1,
+            chain,
+            active: Some(ActiveTail {
+                path,
+                valid_len: plain.valid_len,
+                first_day: plain.first_day,
+                torn,
+            }),
+            unsealed,
+        })
+    }
+}
+
+/// Last id and chain value of the newest segment in `segments` that has a valid line.
+fn head_of(segments: &[SegmentFiles]) -> Result<(u64, ChainHash)> {
+    for seg in segments.iter().rev() {
+        if let Some(sealed) = &seg.sealed {
+            if let Some(t) = Trailer::read(sealed)? {
+                return Ok((t.last_id, t.chain_head));
+            }
+            // No usable trailer: read the whole segment.
+            let mut last = None;
+            let _flow = scan_segment(seg, false, &mut |item| {
+                if let ScanItem::Line { line, .. } = item {
+                    last = line.id().map(|id| (id, line.chain));
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+            if let Some(h) = last {
+                return Ok(h);
+            }
+        } else if let Some(plain) = &seg.plain {
+            if let Some(h) = analyze_plain(plain)?.last {
+                return Ok(h);
+            }
+        }
+    }
+    Ok((0, ChainHash::GENESIS))
+}
+
+/// What the end and the start of a plain segment look like.
+struct PlainTail {
+    valid_len: u64,
+    last: Option<(u64, ChainHash)>,
+    first_day: Option<String>,
+    torn_bytes: u64,
+    torn_pieces: u64,
+    torn_max_id: Option<u64>,
+}
+
+/// Reads a plain segment backwards from its end, in growing chunks, until the last valid line.
+fn analyze_plain(path: &Path) -> Result<PlainTail> {
+    let mut f = File::open(path).map_err(StoreError::io("open", path))?;
+    let len = f.metadata().map_err(StoreError::io("stat", path))?.len();
+    let mut chunk = 64 * 1024u64;
+    loop {
+        let start = len.saturating_sub(chunk);
+        let mut buf = Vec::with_capacity((len - start) as usize);
+        f.seek(SeekFrom::Start(start))
+            .map_err(StoreError::io("seek", path))?;
+        (&mut f)
+            .take(len - start)
+            .read_to_end(&mut buf)
+            .map_err(StoreError::io("read", path))?;
+        if let Some(mut t) = find_last_valid(&buf, start, len) {
+            t.first_day = if t.valid_len == 0 {
+                None
+            } else {
+                first_day(&mut f, path)?
+            };
+            return Ok(t);
+        }
+        chunk *= 4;
+    }
+}
+
+/// Looks for the last valid line in `buf` (the file's bytes from `start` to `len`). `None` means
+/// "read further back".
+fn find_last_valid(buf: &[u8], start: u64, len: u64) -> Option<PlainTail> {
+    let mut end = buf.len();
+    let mut pieces = 0u64;
+    let mut max_id = None;
+    // A final piece without a newline.
+    if let Some(nl) = buf.iter().rposition(|c| *c == b'\n') {
+        if nl + 1 < end {
+            pieces += 1;
+            max_id = max_id.max(piece_id(&buf[nl + 1..]));
+            end = nl + 1;
+        }
+    } else if start > 0 {
+        return None;
+    } else if !buf.is_empty() {
+        pieces += 1;
+        max_id = piece_id(buf);
+        end = 0;
+    }
+    while end > 0 {
+        let line_end = end - 1; // index of '\n'
+        let line_start = match buf[..line_end].iter().rposition(|c| *c == b'\n') {
+            Some(p) => p + 1,
+            None if start == 0 => 0,
+            None => return None,
+        };
+        let line = &buf[line_start..line_end];
+        if let Ok(checked) = check_line(line) {
+            if let Some(id) = checked.id() {
+                return Some(PlainTail {
+                    valid_len: start + end as u64,
+                    last: Some((id, checked.chain)),
+                    first_day: None,
+                    torn_bytes: len - (start + end as u64),
+                    torn_pieces: pieces,
+                    torn_max_id: max_id,
+                });
+            }
+        }
+        pieces += 1;
+        max_id = max_id.max(piece_id(line));
+        end = line_start;
+    }
+    Some(PlainTail {
+        valid_len: 0,
+        last: None,
+        first_day: None,
+        torn_bytes: len,
+        torn_pieces: pieces,
+        torn_max_id: max_id,
+    })
+}
+
+fn piece_id(piece: &[u8]) -> Option<u64> {
+    let rest = piece.strip_prefix(b"{\"id\":")?;
+    let end = rest.iter().position(|c| !c.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// The UTC day of the first line of a plain segment.
+fn first_day(f: &mut File, path: &Path) -> Result<Option<String>> {
+    f.seek(SeekFrom::Start(0))
+        .map_err(StoreError::io("seek", path))?;
+    let mut reader = std::io::BufReader::new(f);
+    let mut line = Vec::new();
+    std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+        .map_err(StoreError::io("read", path))?;
+    if line.last() != Some(&b'\n') {
+        return Ok(None);
+    }
+    Ok(check_line(&line[..line.len() - 1])
+        .ok()
+        .and_then(|l| l.ts())
+        .map(|ts| ts[..10].to_string()))
+}
+
+fn repair_torn_tail(
+    paths: &StorePaths,
+    owner: &Ownership,
+    active: &ActiveTail,
+    torn: &Torn,
+    file: &File,
+) -> Result<Repair> {
+    let mut removed = Vec::with_capacity(torn.bytes as usize);
+    let mut f = file;
+    f.seek(SeekFrom::Start(active.valid_len))
+        .map_err(StoreError::io("seek", &active.path))?;
+    f.take(torn.bytes)
+        .read_to_end(&mut removed)
+        .map_err(StoreError::io("read", &active.path))?;
+    fsutil::ensure_dir(&paths.quarantine, owner)?;
+    let name = format!("{}.{}.torn", file_name(&active.path), active.valid_len);
+    let qpath = paths.quarantine.join(&name);
+    // The removed bytes are kept, so a repair never destroys evidence.
+    fsutil::atomic_write(&qpath, &removed, owner)?;
+    file.set_len(active.valid_len)
+        .map_err(StoreError::io("truncate", &active.path))?;
+    file.sync_all()
+        .map_err(StoreError::io("fsync", &active.path))?;
+    Ok(Repair {
+        segment: file_name(&active.path),
+        offset: active.valid_len,
+        removed_bytes: removed.len() as u64,
+        removed_lines: torn.pieces,
+        quarantine: format!("quarantine/{name}"),
+    })
+}
+
+fn repair_event(repair: &Repair, ctx: &AppendContext) -> Event {
+    let mut meta = Map::new();
+    meta.insert("segment".into(), Value::from(repair.segment.clone()));
+    meta.insert("offset".into(), Value::from(repair.offset));
+    meta.insert("removed_bytes".into(), Value::from(repair.removed_bytes));
+    meta.insert("removed_lines".into(), Value::from(repair.removed_lines));
+    meta.insert("quarantine".into(), Value::from(repair.quarantine.clone()));
+    Event::maintenance(
+        "repair",
+        format!(
+            "repaired torn tail of segment {}: removed {} byte(s)",
+            repair.segment, repair.removed_bytes
+        ),
+        meta,
+        &ctx.now,
+        &ctx.source_trigger,
+        &ctx.actor,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg_bytes(n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut chain = ChainHash::GENESIS;
+        for id in 1..=n {
+            let ev = format!(r#"{{"id":{id},"ts":"2026-01-01T00:00:00Z"}}"#);
+            chain = encode_line(ev.as_bytes(), &chain, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn last_valid_line_found_through_torn_pieces() {
+        let mut b = seg_bytes(3);
+        let good = b.len() as u64;
+        b.extend_from_slice(b"{\"id\":4,\"ts\":\"2026-01-01T00:00:00Z\",garbage\n{\"id\":5,");
+        let t = find_last_valid(&b, 0, b.len() as u64).unwrap();
+        assert_eq!(t.valid_len, good);
+        assert_eq!(t.last.unwrap().0, 3);
+        assert_eq!(t.torn_pieces, 2);
+        assert_eq!(t.torn_max_id, Some(5));
+        assert_eq!(t.torn_bytes, b.len() as u64 - good);
+    }
+
+    #[test]
+    fn needs_more_when_chunk_starts_mid_line() {
+        let b = seg_bytes(3);
+        assert!(find_last_valid(&b[10..], 10, b.len() as u64 + 10).is_some());
+        // A chunk holding only part of the last line cannot decide.
+        let last_nl = b[..b.len() - 1].iter().rposition(|c| *c == b'\n').unwrap();
+        assert!(find_last_valid(&b[last_nl + 5..], (last_nl + 5) as u64, b.len() as u64).is_none());
+    }
+
+    #[test]
+    fn empty_and_all_garbage() {
+        let t = find_last_valid(b"", 0, 0).unwrap();
+        assert_eq!((t.valid_len, t.torn_bytes, t.last), (0, 0, None));
+        let t = find_last_valid(b"zzz", 0, 3).unwrap();
+        assert_eq!((t.valid_len, t.torn_bytes, t.torn_pieces), (0, 3, 1));
+    }
+}
