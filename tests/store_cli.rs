@@ -581,3 +581,37 @@ fn created_files_have_no_world_access() {
         assert_eq!(mode, 0o660, "{}", p.display());
     }
 }
+
+#[test]
+fn concurrent_writers_never_interleave_or_reuse_ids() {
+    // Default durability (fsync on every append), four processes, single-event appends.
+    let env = TestEnv::new();
+    let one = env.file("one.jsonl", &demo_jsonl(1, 0));
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = env.command(&[]);
+            c.env_remove("DOKKU_AUDIT_DURABILITY");
+            let script = format!(
+                "for i in $(seq 1 25); do '{}' import '{}' >/dev/null || exit 1; done",
+                util::bin().display(),
+                one.display()
+            );
+            Command::new("bash")
+                .arg("-c")
+                .arg(script)
+                .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))))
+                .env_remove("DOKKU_AUDIT_DURABILITY")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let events = env.export_events();
+    assert_eq!(events.len(), 4 * 25 * 2, "each import appends its event and an import record");
+    let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=200).collect::<Vec<u64>>(), "ids unique and contiguous");
+    let v = env.run(&["verify"]);
+    assert!(v.status.success(), "{}", stdout(&v));
+}
