@@ -599,7 +599,10 @@ fn concurrent_writers_never_interleave_or_reuse_ids() {
             Command::new("bash")
                 .arg("-c")
                 .arg(script)
-                .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))))
+                .envs(
+                    c.get_envs()
+                        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+                )
                 .env_remove("DOKKU_AUDIT_DURABILITY")
                 .spawn()
                 .unwrap()
@@ -609,9 +612,17 @@ fn concurrent_writers_never_interleave_or_reuse_ids() {
         assert!(c.wait().unwrap().success());
     }
     let events = env.export_events();
-    assert_eq!(events.len(), 4 * 25 * 2, "each import appends its event and an import record");
+    assert_eq!(
+        events.len(),
+        4 * 25 * 2,
+        "each import appends its event and an import record"
+    );
     let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids, (1..=200).collect::<Vec<u64>>(), "ids unique and contiguous");
+    assert_eq!(
+        ids,
+        (1..=200).collect::<Vec<u64>>(),
+        "ids unique and contiguous"
+    );
     let v = env.run(&["verify"]);
     assert!(v.status.success(), "{}", stdout(&v));
 }
