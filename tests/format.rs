@@ -75,3 +75,42 @@ fn editing_an_example_breaks_it() {
     let tampered = lines[1].replace("FOO", "BAR");
     assert!(check_line(tampered.as_bytes()).is_err());
 }
+
+/// The bytes of the fenced `hexdump example-trailer` block (hexdump -C layout).
+fn example_trailer(doc: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in doc.lines() {
+        if line.trim_start() == "```hexdump example-trailer" {
+            inside = true;
+        } else if inside && line.trim_start().starts_with("```") {
+            break;
+        } else if inside {
+            let hex = line.split('|').next().unwrap_or("");
+            for byte in hex.split_whitespace().skip(1) {
+                out.push(u8::from_str_radix(byte, 16).expect("hex byte"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn trailer_example_decodes_and_matches_the_fixture() {
+    use dokku_audit::store::Trailer;
+    let bytes = example_trailer(&spec());
+    assert_eq!(bytes.len(), 201);
+    let t = Trailer::decode_from_end(&bytes).expect("example trailer decodes");
+    assert_eq!((t.format, t.first_id, t.last_id, t.count), (1, 1, 5, 5));
+    assert_eq!(t.chain_head.to_hex(), "d25e1f2b31e7aef1c2b4ab1ac27e7e30");
+    assert_eq!(t.encode(), bytes, "re-encoding gives the same bytes");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/segments/v1/data/segments/00000000000000000001.jsonl.zst"
+    );
+    let file = std::fs::read(fixture).unwrap();
+    assert!(
+        file.ends_with(&bytes),
+        "the example is the fixture's real trailer"
+    );
+}
