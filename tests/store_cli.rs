@@ -626,3 +626,16 @@ fn concurrent_writers_never_interleave_or_reuse_ids() {
     let v = env.run(&["verify"]);
     assert!(v.status.success(), "{}", stdout(&v));
 }
+
+#[test]
+fn import_error_line_numbers_hold_across_parallel_chunks() {
+    // Over 1 MiB, so staging is split across threads: the line number must still be global.
+    let env = TestEnv::new();
+    let text = String::from_utf8(demo_jsonl(5_000, 2)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[4_321] = "{not json".into();
+    let path = env.file("bad.jsonl", (lines.join("\n") + "\n").as_bytes());
+    assert!(std::fs::metadata(&path).unwrap().len() > 1 << 20);
+    assert_dokku_error(&env.run(&["import", path.to_str().unwrap()]), "line 4322:");
+    assert!(!env.data.join("segments").exists() || env.segment_files(".jsonl").is_empty());
+}

@@ -80,7 +80,8 @@ pub fn append_raw(
         chain: tail.chain,
         active: None,
         buf: Vec::with_capacity(64 * 1024),
-        to_seal: Vec::new(),
+        sealing: Vec::new(),
+        sealed: Vec::new(),
         dir_dirty: false,
     };
     let mut receipt = AppendReceipt::default();
@@ -117,17 +118,16 @@ pub fn append_raw(
         receipt.last_id = w.next_id - 1;
     }
     receipt.chain_head = w.chain.to_hex();
-    // Seal what this append rotated out, and any plain segment a crash left unsealed.
-    let mut to_seal = w.to_seal;
+    // Segments rotated out were sealed on background threads while writing went on: wait for
+    // them (still under the lock), then seal any plain segment a crash left unsealed.
+    receipt.sealed = std::mem::take(&mut w.sealed);
+    for handle in std::mem::take(&mut w.sealing) {
+        receipt.sealed.push(join_seal(handle)?);
+    }
     for seg in &tail.unsealed {
         if let Some(p) = &seg.plain {
-            if !to_seal.contains(p) {
-                to_seal.push(p.clone());
-            }
+            receipt.sealed.push(seal_plain(p, opts, owner)?);
         }
-    }
-    for plain in to_seal {
-        receipt.sealed.push(seal_plain(&plain, opts, owner)?);
     }
     for tmp in &listing.temp_files {
         let _ = fs::remove_file(tmp);
@@ -217,8 +217,18 @@ struct SegmentWriter<'a> {
     chain: ChainHash,
     active: Option<ActiveFile>,
     buf: Vec<u8>,
-    to_seal: Vec<PathBuf>,
+    /// Seals of rotated segments running in the background (joined before the lock is freed).
+    sealing: Vec<std::thread::JoinHandle<Result<PathBuf>>>,
+    /// Seals already finished.
+    sealed: Vec<PathBuf>,
     dir_dirty: bool,
+}
+
+fn join_seal(handle: std::thread::JoinHandle<Result<PathBuf>>) -> Result<PathBuf> {
+    handle.join().map_err(|_| StoreError::Segment {
+        segment: "-".into(),
+        detail: "sealing thread panicked".into(),
+    })?
 }
 
 impl SegmentWriter<'_> {
@@ -306,7 +316,15 @@ impl SegmentWriter<'_> {
                 .file
                 .sync_data()
                 .map_err(StoreError::io("fsync", &active.path))?;
-            self.to_seal.push(active.path);
+            // At most two seals in flight, so a long import does not hold every segment in memory.
+            if self.sealing.len() >= 2 {
+                let oldest = self.sealing.remove(0);
+                self.sealed.push(join_seal(oldest)?);
+            }
+            let (opts, owner) = (self.opts.clone(), *self.owner);
+            self.sealing.push(std::thread::spawn(move || {
+                seal_plain(&active.path, &opts, &owner)
+            }));
         }
         Ok(())
     }
