@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod fsutil;
+mod head;
 pub mod line;
 pub mod reader;
 pub mod segment;
