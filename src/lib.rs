@@ -13,6 +13,8 @@
 //! [`record`] is the bottom layer that every other module uses; only [`store`] opens segment
 //! files.
 
+#![warn(missing_docs)]
+
 pub mod record;
 pub mod timefmt;
 
