@@ -146,6 +146,10 @@ pub struct Trailer {
     pub plain_bytes: u64,
 }
 
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
 /// zstd skippable frame magic used for the trailer (0x184D2A5D; any of 0x184D2A50..5F skips).
 pub const TRAILER_FRAME_MAGIC: u32 = 0x184D_2A5D;
 /// First four bytes of the trailer's user data.
@@ -156,13 +160,15 @@ impl Trailer {
     /// frame_len u32le`. The final length lets a reader find the frame from the end of the file.
     pub fn encode(&self) -> Vec<u8> {
         let json = format!(
-            "{{\"format\":{},\"first_id\":{},\"last_id\":{},\"count\":{},\"first_ts\":\"{}\",\"last_ts\":\"{}\",\"chain_head\":\"{}\",\"plain_bytes\":{}}}",
+            "{{\"format\":{},\"first_id\":{},\"last_id\":{},\"count\":{},\"first_ts\":{},\"last_ts\":{},\"chain_head\":\"{}\",\"plain_bytes\":{}}}",
             self.format,
             self.first_id,
             self.last_id,
             self.count,
-            self.first_ts,
-            self.last_ts,
+            // Quoted by serde_json, so a trailer decoded from hostile bytes re-encodes to valid
+            // JSON; canonical timestamps come out byte-identical.
+            json_string(&self.first_ts),
+            json_string(&self.last_ts),
             self.chain_head,
             self.plain_bytes
         );
@@ -282,6 +288,19 @@ pub fn seal(
 mod tests {
     use super::*;
 
+    fn t_copy() -> Trailer {
+        Trailer {
+            format: 1,
+            first_id: 1,
+            last_id: 1,
+            count: 1,
+            first_ts: "2026-01-01T00:00:00Z".into(),
+            last_ts: "2026-01-01T00:00:00Z".into(),
+            chain_head: ChainHash([1; 16]),
+            plain_bytes: 10,
+        }
+    }
+
     #[test]
     fn trailer_round_trip_and_damage() {
         let t = Trailer {
@@ -302,6 +321,12 @@ mod tests {
         assert_eq!(Trailer::decode_from_end(&bytes), None);
         assert_eq!(Trailer::decode_from_end(b""), None);
         assert_eq!(Trailer::decode_from_end(&[255, 255, 255, 255]), None);
+        // Odd timestamps (only possible in hostile bytes) still round-trip.
+        let odd = Trailer {
+            first_ts: "a\"b\\c\n".into(),
+            ..t_copy()
+        };
+        assert_eq!(Trailer::decode_from_end(&odd.encode()), Some(odd));
     }
 
     #[test]
