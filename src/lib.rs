@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! Dokku trigger ──argv+env──▶ plugin/<trigger> ──exec──▶ dokku-audit hook <trigger> …
+//!   hook       what Dokku passed, typed (trigger args, environment, the user-auth command line)
 //!   event      who did it (actor attribution), redaction, correlation      → record::Event
 //!   store      lock, chain, one write, fsync; rotation and sealing          → segments/*.jsonl[.zst]
 //!   query      scan (and, later, the index) with filters                    → events
@@ -21,7 +22,10 @@ pub mod timefmt;
 pub mod clock;
 pub mod settings;
 
+pub mod hook;
+
 pub mod event;
+pub mod state;
 pub mod store;
 
 pub mod query;

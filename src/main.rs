@@ -6,7 +6,12 @@ use clap::Parser;
 use dokku_audit::cli::{self, Args, CliError};
 
 fn main() -> ExitCode {
-    let argv = cli::normalize_argv(std::env::args_os().collect());
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The trigger path skips clap: Dokku's arguments may look like flags, and it must be fast.
+    if argv.get(1).is_some_and(|a| a == "hook") {
+        return cli::hook::main(argv.split_off(2));
+    }
+    let argv = cli::normalize_argv(argv);
     let args = match Args::try_parse_from(argv) {
         Ok(a) => a,
         Err(e) => {

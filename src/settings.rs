@@ -54,6 +54,19 @@ pub const KEYS: &[Key] = &[
         help: "truncation of deploy metadata",
     },
     Key {
+        name: "pending_deploy_expiry_seconds",
+        env: "DOKKU_AUDIT_PENDING_DEPLOY_EXPIRY_SECONDS",
+        default: "21600",
+        help:
+            "a deploy not finished after this long no longer makes the next deploy a source deploy",
+    },
+    Key {
+        name: "hook_timeout_ms",
+        env: "DOKKU_AUDIT_HOOK_TIMEOUT_MS",
+        default: "800",
+        help: "how long a trigger waits for locks before giving up (with a warning)",
+    },
+    Key {
         name: "segment_max_bytes",
         env: "DOKKU_AUDIT_SEGMENT_MAX_BYTES",
         default: "16777216",
@@ -155,7 +168,8 @@ impl Settings {
         String::new()
     }
 
-    fn int(&self, key: &'static str, min: u64, max: u64) -> Result<u64, SettingsError> {
+    /// An integer setting within `min..=max`.
+    pub fn int(&self, key: &'static str, min: u64, max: u64) -> Result<u64, SettingsError> {
         let v = self.raw(key);
         match v.trim().parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
@@ -179,6 +193,42 @@ impl Settings {
                 expected: "true or false",
             }),
         }
+    }
+
+    /// Sets (or, with an empty value, removes) a stored value; nothing is written until
+    /// [`Settings::save`].
+    pub fn store(&mut self, key: &str, value: &str) {
+        if value.is_empty() {
+            self.stored.remove(key);
+        } else {
+            self.stored.insert(key.to_string(), value.to_string());
+        }
+    }
+
+    /// Parses every setting the way its reader will: the first invalid one is the error.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.store_options()?;
+        self.bool("strict_mode")?;
+        self.int("command_match_window_seconds", 0, 30 * 86_400)?;
+        self.int("pending_stale_threshold_seconds", 0, 365 * 86_400)?;
+        self.int("pending_deploy_expiry_seconds", 0, 365 * 86_400)?;
+        self.int("hook_timeout_ms", 0, 60_000)?;
+        self.int("deploy_metadata_max_bytes", 0, 1 << 20)?;
+        Ok(())
+    }
+
+    /// Writes the stored values to `<data dir>/settings.json` (atomically).
+    pub fn save(&self, data_dir: &Path) -> Result<(), SettingsError> {
+        let owner = crate::store::Ownership::from_env();
+        let path = data_dir.join(SETTINGS_FILE);
+        let fail = |e: crate::store::StoreError| SettingsError::File {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        crate::store::fsutil::ensure_dir(data_dir, &owner).map_err(fail)?;
+        let mut bytes = serde_json::to_vec_pretty(&self.stored).unwrap_or_default();
+        bytes.push(b'\n');
+        crate::store::fsutil::atomic_write(&path, &bytes, &owner).map_err(fail)
     }
 
     /// Store options for a writer that may wait `lock_timeout` for the lock.

@@ -3,8 +3,14 @@
 //! `main` prints once as a Dokku-style ` !     message` line.
 
 mod demo;
+mod deploy_status;
 mod export;
+pub mod hook;
 mod import;
+mod lifecycle;
+mod migrate;
+mod settings_cmd;
+mod show;
 mod status;
 mod verify;
 
@@ -45,6 +51,19 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Fill a data directory with a realistic history and show it.
     Demo(demo::DemoArgs),
+    /// Bring the data directory to the current format (initialises a new one); idempotent.
+    Migrate(migrate::MigrateArgs),
+    /// One event: every field and the whole meta.
+    Show(show::ShowArgs),
+    /// Record a failed deploy reported by an outside system.
+    ReportDeployStatus(deploy_status::DeployStatusArgs),
+    /// Print a runtime setting.
+    Get(settings_cmd::GetArgs),
+    /// Store a runtime setting (validated).
+    Set(settings_cmd::SetArgs),
+    /// What the plugin's install/update/uninstall/dependencies triggers run.
+    #[command(hide = true)]
+    PluginLifecycle(lifecycle::LifecycleArgs),
 }
 
 /// Every way a command can fail. `main` prints the message and exits 1.
@@ -153,6 +172,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Import(a) => import::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Demo(a) => demo::run(ctx, a),
+        Command::Migrate(a) => migrate::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::ReportDeployStatus(a) => deploy_status::run(&ctx, a),
+        Command::Get(a) => settings_cmd::get(&ctx, a),
+        Command::Set(a) => settings_cmd::set(&ctx, a),
+        Command::PluginLifecycle(a) => lifecycle::run(&ctx, a),
     }
 }
 

@@ -30,6 +30,9 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
         "last event timestamp",
         stats.last_ts.unwrap_or_else(|| "-".into()),
     );
+    for (k, v) in crate::state::snapshot(&ctx.data_dir).counts() {
+        line(k, v.to_string());
+    }
     print!("{out}");
     Ok(())
 }

@@ -176,10 +176,15 @@ fn proc_ppid(pid: u32) -> Option<u32> {
         .ok()
 }
 
+/// `/etc/passwd`, read once per process (the process-tree walk looks up several uids).
+fn passwd() -> &'static str {
+    static PASSWD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PASSWD.get_or_init(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default())
+}
+
 /// A user name from `/etc/passwd`.
 pub fn user_name(uid: u32) -> Option<String> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|l| {
+    passwd().lines().find_map(|l| {
         let mut p = l.split(':');
         let name = p.next()?;
         (p.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
@@ -202,6 +207,111 @@ fn process_tree_user() -> Option<String> {
         pid = proc_ppid(pid)?;
     }
     None
+}
+
+/// What `user-auth` knows about the SSH side (reference §5.2, plus fingerprint and client address).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshIdentity {
+    /// `$1`: the OS user (`dokku` over SSH).
+    pub ssh_user: String,
+    /// `$2`: the key's `NAME` (`default` locally).
+    pub ssh_name: String,
+    /// The key fingerprint, when known.
+    pub fingerprint: Option<String>,
+    /// The client address, when known.
+    pub client_address: Option<String>,
+}
+
+/// The fingerprint of the key named `name`: the `FINGERPRINT=` of the one line of sshcommand's
+/// `authorized_keys` whose `NAME="<name>"` (none or several lines: unknown). A file read instead
+/// of the reference's `sshcommand list` process.
+pub fn fingerprint_from_authorized_keys(dokku_root: &str, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("{dokku_root}/.ssh/authorized_keys")).ok()?;
+    // sshcommand writes `NAME=\"alice\"` inside the quoted command; accept it unescaped too.
+    let needle = format!("NAME=\"{name}\"");
+    let mut found = text
+        .lines()
+        .filter(|l| l.replace("\\\"", "\"").contains(&needle))
+        .filter_map(|l| {
+            let start = l.find("FINGERPRINT=")? + "FINGERPRINT=".len();
+            let rest = &l[start..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '"')
+                .unwrap_or(rest.len());
+            Some(rest[..end].to_string()).filter(|f| !f.is_empty())
+        });
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+/// The actor of a `user-auth` call (reference §5.3): the SSH identity, unless the local identity
+/// names a person and the SSH side is low-signal (sudo, `SSH_NAME=default`, or no key name over
+/// a `dokku`/empty user). The identity keys of both sides are kept in `meta`.
+pub fn user_auth_actor(
+    ssh: &SshIdentity,
+    local: &LocalIdentity,
+) -> (String, Option<String>, Map<String, Value>) {
+    let (mut name, mut source) = if !ssh.ssh_name.is_empty() {
+        (ssh.ssh_name.clone(), "SSH_NAME")
+    } else if !ssh.ssh_user.is_empty() {
+        (ssh.ssh_user.clone(), "SSH_USER")
+    } else {
+        (String::new(), "")
+    };
+    let local_actor = local.actor();
+    let local_name = local_actor.actor_name.clone().unwrap_or_default();
+    let local_source = local_actor
+        .meta
+        .get("actor_source")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let low_signal_ssh = local_source == "SUDO_USER"
+        || ssh.ssh_name == "default"
+        || (ssh.ssh_name.is_empty() && (ssh.ssh_user.is_empty() || ssh.ssh_user == "dokku"));
+    let mut use_local = is_meaningful(&local_name) && low_signal_ssh;
+    if !use_local && name.is_empty() && !local_name.is_empty() {
+        use_local = true;
+    }
+    if use_local {
+        name = local_name;
+        source = if local_source.is_empty() {
+            ""
+        } else {
+            local_source.as_str()
+        };
+    }
+    let source = source.to_string();
+    let mut meta = Map::new();
+    let fingerprint = if ssh.ssh_name.is_empty() {
+        None
+    } else {
+        ssh.fingerprint.clone()
+    };
+    for (k, v) in [
+        ("ssh_user", Some(ssh.ssh_user.clone())),
+        ("ssh_name", Some(ssh.ssh_name.clone())),
+        ("ssh_key_fingerprint", fingerprint),
+        ("client_address", ssh.client_address.clone()),
+    ] {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            meta.insert(k.into(), Value::from(v));
+        }
+    }
+    for (k, v) in &local_actor.meta {
+        if k != "actor_source" {
+            meta.insert(k.clone(), v.clone());
+        }
+    }
+    if !source.is_empty() {
+        meta.insert("actor_source".into(), Value::from(source));
+    }
+    let actor_type = if name.is_empty() { "system" } else { "user" };
+    (
+        actor_type.to_string(),
+        Some(name).filter(|n| !n.is_empty()),
+        meta,
+    )
 }
 
 #[cfg(test)]
@@ -295,6 +405,58 @@ mod tests {
             (a.actor_type.as_str(), a.actor_label.as_str()),
             ("system", "dokku-system")
         );
+    }
+
+    #[test]
+    fn user_auth_prefers_ssh_unless_low_signal() {
+        let ssh = SshIdentity {
+            ssh_user: "dokku".into(),
+            ssh_name: "alice".into(),
+            fingerprint: Some("SHA256:a".into()),
+            client_address: Some("203.0.113.9".into()),
+        };
+        let (t, n, m) = user_auth_actor(&ssh, &LocalIdentity::default());
+        assert_eq!((t.as_str(), n.as_deref()), ("user", Some("alice")));
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"ssh_user":"dokku","ssh_name":"alice","ssh_key_fingerprint":"SHA256:a","client_address":"203.0.113.9","actor_source":"SSH_NAME"}"#
+        );
+        let local = LocalIdentity {
+            local_user: Some("pruvon".into()),
+            local_source: Some("PROCESS_TREE_USER"),
+            effective_user: Some("root".into()),
+            process_tree_user: Some("pruvon".into()),
+            ..Default::default()
+        };
+        let ssh = SshIdentity {
+            ssh_user: "dokku".into(),
+            ssh_name: "default".into(),
+            ..Default::default()
+        };
+        let (_, n, m) = user_auth_actor(&ssh, &local);
+        assert_eq!(n.as_deref(), Some("pruvon"));
+        assert_eq!(m["actor_source"], "PROCESS_TREE_USER");
+        assert_eq!(m["ssh_name"], "default");
+    }
+
+    #[test]
+    fn fingerprint_lookup_needs_exactly_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".ssh")).unwrap();
+        let line = |fp: &str, name: &str| {
+            format!("command=\"FINGERPRINT={fp} NAME=\\\"{name}\\\" `cat /home/dokku/.sshcommand` $SSH_ORIGINAL_COMMAND\",no-pty ssh-ed25519 AAAA\n")
+        };
+        let text = line("SHA256:alice-key", "alice")
+            + &line("SHA256:b1", "bob")
+            + &line("SHA256:b2", "bob");
+        std::fs::write(dir.path().join(".ssh/authorized_keys"), text).unwrap();
+        let root = dir.path().to_str().unwrap();
+        assert_eq!(
+            fingerprint_from_authorized_keys(root, "alice").as_deref(),
+            Some("SHA256:alice-key")
+        );
+        assert_eq!(fingerprint_from_authorized_keys(root, "bob"), None);
+        assert_eq!(fingerprint_from_authorized_keys(root, "carol"), None);
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! Building events: who did it (actor attribution), and (with the capture issue) redaction and
-//! correlation. Pure functions over what the hook layer parsed; the store only receives the
-//! finished [`crate::record::Event`].
+//! Building events: who did it (actor attribution), what may be stored (redaction), and how the
+//! triggers of one operation find each other (correlation). Functions over what the hook layer
+//! parsed; the store only receives the finished [`crate::record::Event`].
 
 pub mod actor;
+pub mod build;
+pub mod correlate;
+pub mod redact;

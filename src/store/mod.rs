@@ -252,6 +252,36 @@ impl Store {
         Ok(())
     }
 
+    /// The event with this id, read from the one segment that can hold it (segments are named
+    /// by their first id). `None` if no intact line has it.
+    pub fn find_event(&self, id: u64) -> Result<Option<Event>> {
+        self.check_readable()?;
+        let segments = self.segments()?;
+        let Some(i) = segments.iter().rposition(|s| s.first_id <= id) else {
+            return Ok(None);
+        };
+        let seg = &segments[i];
+        let is_active = i + 1 == segments.len() && seg.is_plain();
+        let mut found = None;
+        let _flow = reader::scan_segment(seg, is_active, &mut |item| match item {
+            ScanItem::Line { line, .. } if line.id() == Some(id) => {
+                found = Some(line.event_json());
+                ControlFlow::Break(())
+            }
+            ScanItem::Line { line, .. } if line.id().is_some_and(|l| l > id) => {
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        })?;
+        let Some(json) = found else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&json);
+        Event::from_json_text(&text)
+            .map(Some)
+            .map_err(|source| StoreError::BadEvent { index: 1, source })
+    }
+
     /// Checks every CRC, id order, trailers and the chain.
     pub fn verify(&self) -> Result<VerifyReport> {
         self.check_readable()?;

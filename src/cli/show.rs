@@ -1,0 +1,185 @@
+//! `show <event-id> [--format table|json]`: one event, every field and the whole meta
+//! (reference §10.10), plus what changed (`field: before → after`) where the event knows it.
+
+use clap::Args as ClapArgs;
+use serde_json::{Map, Value};
+
+use super::{CliError, Context};
+use crate::record::Event;
+
+/// Arguments of `show`.
+#[derive(Debug, ClapArgs)]
+pub struct ShowArgs {
+    /// The event id.
+    #[arg(value_name = "EVENT_ID")]
+    pub id: String,
+    /// table (default) or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// Runs `show`.
+pub fn run(ctx: &Context, args: ShowArgs) -> Result<(), CliError> {
+    let json = match args.format.as_str() {
+        "json" => true,
+        "table" => false,
+        other => return Err(CliError::Usage(format!("unsupported format: {other}"))),
+    };
+    let id: u64 = args
+        .id
+        .parse()
+        .map_err(|_| CliError::Usage("event id must be numeric".into()))?;
+    let store = ctx.store()?;
+    let event = store
+        .find_event(id)?
+        .ok_or_else(|| CliError::Usage(format!("event not found: {id}")))?;
+    let text = if json {
+        let mut t = String::from_utf8_lossy(&event.to_json_bytes()).into_owned();
+        t.push('\n');
+        t
+    } else {
+        render_table(&event)
+    };
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(CliError::output("stdout"))
+}
+
+fn or_dash(v: Option<&str>) -> String {
+    match v {
+        Some(s) if !s.is_empty() => crate::output::table::clean_cell(s),
+        _ => "-".into(),
+    }
+}
+
+fn meta_str<'a>(meta: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    meta.get(key).and_then(Value::as_str)
+}
+
+/// Sorted keys, recursively, for a stable pretty print.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The `before → after` lines this event can show.
+fn changes(e: &Event) -> Vec<String> {
+    let m = &e.meta;
+    let mut out = Vec::new();
+    let pair = |label: &str, before: Option<&str>, after: Option<&str>| {
+        (before.is_some() || after.is_some())
+            .then(|| format!("{label}: {} → {}", or_dash(before), or_dash(after)))
+    };
+    if e.category == "deploy" && e.action == "finish" {
+        if meta_str(m, "previous_rev").is_some() {
+            out.extend(pair("rev", meta_str(m, "previous_rev"), e.rev.as_deref()));
+        }
+        if meta_str(m, "previous_image_tag").is_some() {
+            out.extend(pair(
+                "image tag",
+                meta_str(m, "previous_image_tag"),
+                e.image_tag.as_deref(),
+            ));
+        }
+    }
+    let list = |k: &str| {
+        m.get(k).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    };
+    if m.contains_key("domains_before") || m.contains_key("domains_after") {
+        out.extend(pair(
+            "domains",
+            list("domains_before").as_deref(),
+            list("domains_after").as_deref(),
+        ));
+    }
+    if let Some(Value::Object(keys)) = m.get("key_changes") {
+        for (k, v) in keys {
+            let (before, after) = match v.as_str() {
+                Some("added") => ("(unset)", "(set)"),
+                Some("removed") => ("(set)", "(unset)"),
+                _ => ("(set)", "(changed)"),
+            };
+            out.push(format!("config {}: {before} → {after}", or_dash(Some(k))));
+        }
+    }
+    out
+}
+
+/// The table form: `label: value` lines, then `meta_json:` and the meta pretty-printed with
+/// sorted keys.
+pub fn render_table(e: &Event) -> String {
+    let m = &e.meta;
+    let mut lines: Vec<(String, String)> = vec![
+        ("id".into(), e.id.to_string()),
+        ("ts".into(), e.ts.clone()),
+        ("app".into(), or_dash(e.app.as_deref())),
+        ("actor".into(), or_dash(Some(&e.actor_label))),
+        ("category".into(), or_dash(Some(&e.category))),
+        ("action".into(), or_dash(Some(&e.action))),
+        ("status".into(), or_dash(Some(&e.status))),
+        (
+            "classification".into(),
+            or_dash(e.classification.as_deref()),
+        ),
+        ("source trigger".into(), or_dash(Some(&e.source_trigger))),
+        ("source type".into(), or_dash(e.source_type.as_deref())),
+        ("image tag".into(), or_dash(e.image_tag.as_deref())),
+        ("rev".into(), or_dash(e.rev.as_deref())),
+        ("actor type".into(), or_dash(Some(&e.actor_type))),
+        ("actor name".into(), or_dash(e.actor_name.as_deref())),
+    ];
+    for (label, key) in [
+        ("actor source", "actor_source"),
+        ("sudo user", "sudo_user"),
+        ("local user", "local_user"),
+        ("effective user", "effective_user"),
+        ("process tree user", "process_tree_user"),
+        ("ssh user", "ssh_user"),
+        ("ssh name", "ssh_name"),
+        ("ssh key fingerprint", "ssh_key_fingerprint"),
+        ("client address", "client_address"),
+        ("triggered by", "triggered_by_command"),
+    ] {
+        lines.push((label.into(), or_dash(meta_str(m, key))));
+    }
+    lines.push((
+        "correlation id".into(),
+        or_dash(e.correlation_id.as_deref()),
+    ));
+    lines.push(("message".into(), or_dash(Some(&e.message))));
+    lines.push(("created at".into(), e.created_at.clone()));
+    let mut out = String::new();
+    for (k, v) in lines {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    let changes = changes(e);
+    if !changes.is_empty() {
+        out.push_str("changes:\n");
+        for c in changes {
+            out.push_str(&format!("  {c}\n"));
+        }
+    }
+    out.push_str("meta_json:\n");
+    let pretty = serde_json::to_string_pretty(&sorted(&Value::Object(m.clone())))
+        .unwrap_or_else(|_| "{}".into());
+    out.push_str(&pretty);
+    out.push('\n');
+    out
+}

@@ -1,0 +1,81 @@
+//! The correlation state file, `<data dir>/state/correlation.json`, and its lock
+//! (`<data dir>/state/LOCK`). A hook takes this lock before the store's, holds it across "read
+//! state → append events → write state", and releases it last, so two triggers never interleave
+//! their read-modify-write.
+//!
+//! The file is written to a temporary name and renamed (atomic against crashes of the process);
+//! it is not fsynced: it is a hint for attribution, and losing it on power loss loses the
+//! attribution of an operation in flight, never an event. A file that does not parse is treated
+//! as empty (and overwritten), never as an error that would stop a trigger.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::event::correlate::CorrelationState;
+use crate::store::fsutil::{self, Ownership, WriterLock};
+use crate::store::StoreError;
+
+/// The state directory inside a data directory.
+pub fn state_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("state")
+}
+
+/// The state, held under its lock until dropped.
+pub struct LockedState {
+    path: PathBuf,
+    owner: Ownership,
+    _lock: WriterLock,
+    /// The state as loaded.
+    pub state: CorrelationState,
+}
+
+impl LockedState {
+    /// Creates the state directory if needed, takes the lock (waiting at most `timeout`) and
+    /// loads the state.
+    pub fn open(
+        data_dir: &Path,
+        owner: &Ownership,
+        timeout: Duration,
+    ) -> Result<LockedState, StoreError> {
+        let dir = state_dir(data_dir);
+        if !dir.is_dir() {
+            fsutil::ensure_dir(data_dir, owner)?;
+            fsutil::ensure_dir(&dir, owner)?;
+        }
+        let lock = WriterLock::acquire(&dir.join("LOCK"), owner, timeout)?;
+        let path = dir.join("correlation.json");
+        let state = read(&path);
+        Ok(LockedState {
+            path,
+            owner: *owner,
+            _lock: lock,
+            state,
+        })
+    }
+
+    /// Writes the state back (temp file + rename).
+    pub fn save(&self) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(&self.state).unwrap_or_default();
+        let tmp = self
+            .path
+            .with_file_name(format!("correlation.json.tmp-{}", std::process::id()));
+        let mut f = fsutil::open_create(&tmp, &self.owner, false)?;
+        f.set_len(0).map_err(StoreError::io("truncate", &tmp))?;
+        f.write_all(&bytes).map_err(StoreError::io("write", &tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(StoreError::io("rename", &self.path))
+    }
+}
+
+fn read(path: &Path) -> CorrelationState {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Reads the state without the lock (for `status`): a snapshot, possibly a moment old.
+pub fn snapshot(data_dir: &Path) -> CorrelationState {
+    read(&state_dir(data_dir).join("correlation.json"))
+}
