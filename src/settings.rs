@@ -63,7 +63,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "hook_timeout_ms",
         env: "DOKKU_AUDIT_HOOK_TIMEOUT_MS",
-        default: "800",
+        default: "500",
         help: "how long a trigger waits for locks before giving up (with a warning)",
     },
     Key {

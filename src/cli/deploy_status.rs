@@ -36,5 +36,9 @@ pub fn run(ctx: &Context, args: DeployStatusArgs) -> Result<(), CliError> {
         &ctx.settings,
         |c| c.report_deploy_status(&app, &status),
     )
-    .map_err(CliError::Usage)
+    .map_err(CliError::Usage)?
+    .map_or(Ok(()), |w| {
+        eprintln!(" !     warning: {w}");
+        Ok(())
+    })
 }

@@ -43,7 +43,12 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match record(trigger, &args, &data_dir, &settings) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(partial)) => {
+            // The events are durable; only the correlation state could not be saved.
+            eprintln!(" !     dokku-audit: warning: {}: {partial}", trigger.name());
+            ExitCode::SUCCESS
+        }
         Err(why) => failed(
             trigger.name(),
             Hook::warning_app(trigger, &args),
@@ -84,23 +89,24 @@ fn record(
     args: &[String],
     data_dir: &Path,
     settings: &Settings,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let hook = Hook::parse(trigger, args).map_err(|e| e.to_string())?;
     let env = HookEnv::from_process();
     if crate::event::build::records_nothing(&hook, &env) {
-        return Ok(());
+        return Ok(None);
     }
     record_with(trigger.name(), &env, data_dir, settings, |c| c.build(&hook))
 }
 
 /// The common path of triggers and `report-deploy-status`: lock the state, build, append, save.
+/// `Ok(Some(why))`: the events were appended but the state could not be saved.
 pub fn record_with(
     source_trigger: &'static str,
     env: &HookEnv,
     data_dir: &Path,
     settings: &Settings,
     build: impl FnOnce(&mut Capture<'_>) -> crate::event::build::Built,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let started = Instant::now();
     let clock = Clock::from_env().map_err(|e| e.to_string())?;
     let int = |key, min, max| settings.int(key, min, max).map_err(|e| e.to_string());
@@ -146,8 +152,12 @@ pub fn record_with(
             .append(&mut built.events, &ctx)
             .map_err(|e| e.to_string())?;
         built.learn_ids(&mut locked.state);
+        return Ok(locked
+            .save()
+            .err()
+            .map(|e| format!("recorded, but correlation state not saved: {e}")));
     }
-    locked.save().map_err(|e| e.to_string())
+    locked.save().map(|()| None).map_err(|e| e.to_string())
 }
 
 /// The `report` trigger (`dokku report [APP]`): four-space indented lines.
