@@ -76,6 +76,13 @@ impl LocalIdentity {
         }
     }
 
+    /// Whether a sudo user is known (the override, else `SUDO_USER`), without probing the rest.
+    pub fn has_sudo_user() -> bool {
+        override_var("DOKKU_AUDIT_SUDO_USER")
+            .or_else(|| std::env::var("SUDO_USER").ok())
+            .is_some_and(|v| !v.is_empty())
+    }
+
     /// The "safe local actor" of maintenance commands (reference §5.1): sudo user, else local
     /// user, else effective user, else Dokku itself.
     pub fn actor(&self) -> ActorStamp {

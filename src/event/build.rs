@@ -182,6 +182,8 @@ struct Who {
     meta: Map<String, Value>,
     /// The subcommand of the context it came from, if any.
     via: Option<String>,
+    /// What `user-auth` saw before the command ran (`keys_before`, `domains_before`).
+    before: Map<String, Value>,
 }
 
 /// Fields of one event before the record is assembled.
@@ -268,6 +270,20 @@ impl Capture<'_> {
 
     /// Without a context: the sudo user if there is one (reference §5.4), else Dokku itself.
     fn fallback_actor(&self) -> Who {
+        // Only a sudo user makes a fallback actor: check that (an env var) before probing
+        // /proc and /etc/passwd for the rest of the local identity.
+        if !LocalIdentity::has_sudo_user() {
+            return Who {
+                actor: StoredActor {
+                    actor_type: "system".into(),
+                    actor_name: None,
+                    meta: Map::new(),
+                },
+                meta: Map::new(),
+                via: None,
+                before: Map::new(),
+            };
+        }
         let local = self.probes.local();
         if local.sudo_user.is_some() {
             let a = local.actor();
@@ -279,6 +295,7 @@ impl Capture<'_> {
                 },
                 meta: a.meta,
                 via: None,
+                before: Map::new(),
             };
         }
         Who {
@@ -289,6 +306,7 @@ impl Capture<'_> {
             },
             meta: Map::new(),
             via: None,
+            before: Map::new(),
         }
     }
 
@@ -308,6 +326,7 @@ impl Capture<'_> {
                     actor: ctx.actor,
                     meta,
                     via: Some(ctx.source_subcommand),
+                    before: ctx.extra,
                 }
             }
             None => self.fallback_actor(),
@@ -778,6 +797,13 @@ impl Capture<'_> {
         if app.is_none() {
             meta.insert("scope".into(), "global".into());
         }
+        if let Some(before) = who.before.get("keys_before").and_then(Value::as_array) {
+            let before: Vec<&str> = before.iter().filter_map(Value::as_str).collect();
+            let changes = key_changes(action, &names, &before);
+            if !changes.is_empty() {
+                meta.insert("key_changes".into(), Value::Object(changes));
+            }
+        }
         let spec = Spec::new(app, "config", action, "config_change", message, meta);
         Built::one(self.event(spec, &who))
     }
@@ -789,7 +815,13 @@ impl Capture<'_> {
         } else {
             format!("domains {action}: {}", domains.join(", "))
         };
-        let meta = obj(vec![("domains", Value::from(domains.to_vec()))]);
+        let mut meta = obj(vec![("domains", Value::from(domains.to_vec()))]);
+        if let Some(before) = who.before.get("domains_before") {
+            meta.insert("domains_before".into(), before.clone());
+        }
+        if let Some(after) = dokku_files::app_domains(&self.env.dokku_root, app) {
+            meta.insert("domains_after".into(), Value::from(after));
+        }
         let spec = Spec::new(
             Some(app),
             "domains",
@@ -862,6 +894,7 @@ impl Capture<'_> {
                     actor: ctx.actor.clone(),
                     meta: ctx.actor.meta.clone(),
                     via: Some(ctx.subcommand.clone()),
+                    before: Map::new(),
                 },
                 Some(ctx),
             ),
@@ -1012,6 +1045,7 @@ impl Capture<'_> {
                 actor: r.actor.clone(),
                 meta: r.actor.meta.clone(),
                 via: None,
+                before: Map::new(),
             },
             None => self.fallback_actor(),
         };
@@ -1095,6 +1129,7 @@ impl Capture<'_> {
             actor: actor.clone(),
             meta: identity,
             via: None,
+            before: Map::new(),
         };
         let redacted = redact::redact_command_tokens(tokens, inv.sub_index, &sub, app.as_deref());
         let command_text = format!("dokku {}", redacted.join(" "));
@@ -1127,7 +1162,22 @@ impl Capture<'_> {
             } else {
                 command_text.clone()
             };
+            let mut extra = extra;
+            if kinds.contains(&"config") {
+                if let Some(keys) = dokku_files::config_keys(&self.env.dokku_root, &fapp) {
+                    extra.insert("keys_before".into(), Value::from(keys));
+                }
+            }
             for kind in kinds {
+                let mut extra = extra.clone();
+                if *kind == "domains" {
+                    if let Some(d) = dokku_files::app_domains(&self.env.dokku_root, &fapp) {
+                        extra.insert("domains_before".into(), Value::from(d));
+                    }
+                }
+                if *kind != "config" {
+                    extra.remove("keys_before");
+                }
                 self.state.store_context(ActorContext {
                     pid: pid.clone(),
                     app: fapp.clone(),
@@ -1136,7 +1186,7 @@ impl Capture<'_> {
                     command_text: text.clone(),
                     actor: actor.clone(),
                     at: w.now,
-                    extra: extra.clone(),
+                    extra,
                 });
                 stored_follow_on = true;
             }
@@ -1272,10 +1322,85 @@ impl Capture<'_> {
             actor: who.actor.clone(),
             meta: Map::new(),
             via: None,
+            before: Map::new(),
         };
         self.event(
             Spec::new(app, "certs", action, "certs_command", message, meta),
             &who_no_extra,
+        )
+    }
+}
+
+/// Per key, what a config change did, judged against the key names present before (never
+/// values): `added`, `changed` or `removed`.
+fn key_changes(action: &str, keys: &[&str], before: &[&str]) -> Map<String, Value> {
+    let mut out = Map::new();
+    match action {
+        "set" => {
+            for k in keys {
+                let what = if before.contains(k) {
+                    "changed"
+                } else {
+                    "added"
+                };
+                out.insert(k.to_string(), what.into());
+            }
+        }
+        "unset" => {
+            for k in keys.iter().filter(|k| before.contains(k)) {
+                out.insert(k.to_string(), "removed".into());
+            }
+        }
+        "clear" => {
+            for k in before {
+                out.insert(k.to_string(), "removed".into());
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Cheap reads of Dokku's own files under `DOKKU_ROOT` (names only, never values).
+mod dokku_files {
+    /// Key names of an app's config (`$DOKKU_ROOT/<app>/ENV`; `""` = global `$DOKKU_ROOT/ENV`).
+    pub fn config_keys(dokku_root: &str, app: &str) -> Option<Vec<String>> {
+        if app.contains('/') || app.starts_with('.') {
+            return None;
+        }
+        let path = if app.is_empty() {
+            format!("{dokku_root}/ENV")
+        } else {
+            format!("{dokku_root}/{app}/ENV")
+        };
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut keys: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+            .filter(|k| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        Some(keys)
+    }
+
+    /// An app's domains (`$DOKKU_ROOT/<app>/VHOST`, one per line).
+    pub fn app_domains(dokku_root: &str, app: &str) -> Option<Vec<String>> {
+        if app.is_empty() || app.contains('/') || app.starts_with('.') {
+            return None;
+        }
+        let text = std::fs::read_to_string(format!("{dokku_root}/{app}/VHOST")).ok()?;
+        Some(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
         )
     }
 }
