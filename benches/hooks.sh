@@ -13,7 +13,7 @@ rm -rf "$DOKKU_AUDIT_DATA_DIR"
 "$DOKKU_AUDIT_BIN" migrate >/dev/null
 floor="$parent/floor"
 : >"$floor"
-hyperfine --warmup 20 --runs "${RUNS:-300}" -N --export-markdown "${OUT:-/dev/stdout}" \
+hyperfine --warmup 20 --runs "${RUNS:-300}" -N --export-json "$parent/hooks.json" \
   --prepare "true" \
   --prepare "plugin/receive-app myapp abcdef1234567890" \
   --prepare "true" \
@@ -29,3 +29,7 @@ hyperfine --warmup 20 --runs "${RUNS:-300}" -N --export-markdown "${OUT:-/dev/st
   "plugin/post-config-update myapp set SECRET" \
   --command-name "user-auth apps:list (skipped)" \
   "plugin/user-auth dokku alice apps:list"
+# Medians, and each as a multiple of the floor's median.
+jq -r '.results as $r | ($r[0].median) as $floor | $r[] |
+  "\(.command)\t\(.median * 1000 * 100 | round / 100) ms\t\(.median / $floor * 10 | round / 10)x"' \
+  "$parent/hooks.json" | column -t -s $'\t'
