@@ -567,7 +567,8 @@ impl Capture<'_> {
         let inferred = Self::inferred_source_type(who.via.as_deref());
         // The context's actor is not lost: a later post-deploy of the same operation takes the
         // `deploy-finish` context, stored by the same command.
-        self.upsert_pending(app, inferred, true, rev, Map::new());
+        // An inferred type only fills a gap: deploy-source-set's explicit type wins.
+        self.upsert_pending(app, inferred, false, rev, Map::new());
     }
 
     fn deploy_source_set(&mut self, app: &str, source_type: &str, metadata: &[String]) -> Built {

@@ -153,6 +153,20 @@ pub fn redact_command_tokens(
             }
             out[after..].clone_from_slice(&words);
         }
+        // `registry:login [--global] SERVER USER PASSWORD`, `git:auth HOST USER PASSWORD`: the
+        // third positional argument is a password.
+        "registry:login" | "git:auth" => {
+            let mut positional = 0;
+            for t in &mut out[after..] {
+                if t.starts_with('-') {
+                    continue;
+                }
+                positional += 1;
+                if positional >= 3 {
+                    *t = REDACTED.to_string();
+                }
+            }
+        }
         s if s.starts_with("docker-options:") => {
             let mut words = out[after..].to_vec();
             redact_env_flags_in_words(&mut words);
@@ -373,6 +387,16 @@ mod tests {
         assert_eq!(
             redact_command_tokens(&t, 0, "docker-options:add", Some("myapp"))[4..],
             s(&["S=[REDACTED]", "-eT=[REDACTED]"])
+        );
+        let t = s(&["registry:login", "--global", "docker.io", "alice", "pw"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "registry:login", None)[4],
+            "[REDACTED]"
+        );
+        let t = s(&["git:auth", "github.com", "alice", "pw"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "git:auth", None)[3],
+            "[REDACTED]"
         );
         let t = s(&["git:sync", "myapp", "https://u:TOKEN@h/r.git", "main"]);
         assert_eq!(
