@@ -500,3 +500,58 @@ fn full_disk_never_breaks_dokku_and_keeps_what_was_stored() {
         .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
 }
+
+#[test]
+fn lifecycle_triggers_are_idempotent_and_keep_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let run = |name: &str, args: &[&str]| {
+        let out = base_command(&plugin(name), &data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", util::stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run("install", &[]);
+    assert!(first.contains("dokku-audit: initialized"), "{first}");
+    assert_eq!(run("install", &[]), "", "install again does nothing");
+    assert_eq!(run("dependencies", &[]), "dokku-audit: dependencies ok\n");
+    // Another plugin being uninstalled: not ours, nothing to say, exit 0.
+    assert_eq!(run("uninstall", &["postgres"]), "");
+    for name in ["audit", "dokku-audit"] {
+        assert!(run("uninstall", &[name]).contains("preserved audit data at"));
+    }
+    let update = run("update", &[]);
+    assert!(update.contains("update maintenance completed"), "{update}");
+    let env = util::TestEnv {
+        data: data.clone(),
+        tmp,
+        extra_env: vec![],
+    };
+    let events = env.export_events();
+    let messages: Vec<&str> = events
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "applied 1 migration(s)",
+            "plugin update maintenance completed"
+        ]
+    );
+    assert!(data.join("segments").is_dir() && data.join("backups").is_dir());
+    // Both root and dokku write here; nobody else may read (audit data is not public).
+    run(
+        "user-auth",
+        &["dokku", "alice", "config:set", "myapp", "A=1"],
+    );
+    let found = Command::new("find").arg(&data).output().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in String::from_utf8_lossy(&found.stdout).lines() {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let want = if Path::new(p).is_dir() { 0o2770 } else { 0o660 };
+        assert_eq!(mode, want, "{p}: {mode:o}");
+    }
+}
