@@ -184,6 +184,8 @@ struct Who {
     via: Option<String>,
     /// What `user-auth` saw before the command ran (`keys_before`, `domains_before`).
     before: Map<String, Value>,
+    /// The context it came from (time stored, command text), if any.
+    origin: Option<(i64, String)>,
 }
 
 /// Fields of one event before the record is assembled.
@@ -282,6 +284,7 @@ impl Capture<'_> {
                 meta: Map::new(),
                 via: None,
                 before: Map::new(),
+                origin: None,
             };
         }
         let local = self.probes.local();
@@ -296,6 +299,7 @@ impl Capture<'_> {
                 meta: a.meta,
                 via: None,
                 before: Map::new(),
+                origin: None,
             };
         }
         Who {
@@ -307,6 +311,7 @@ impl Capture<'_> {
             meta: Map::new(),
             via: None,
             before: Map::new(),
+            origin: None,
         }
     }
 
@@ -317,7 +322,10 @@ impl Capture<'_> {
         match self.state.claim_context(pid.as_deref(), app, kind, &w) {
             Some(ctx) => {
                 let mut meta = ctx.actor.meta.clone();
-                meta.insert("triggered_by_command".into(), ctx.command_text.into());
+                meta.insert(
+                    "triggered_by_command".into(),
+                    ctx.command_text.clone().into(),
+                );
                 meta.insert(
                     "triggered_by_subcommand".into(),
                     ctx.source_subcommand.clone().into(),
@@ -327,6 +335,7 @@ impl Capture<'_> {
                     meta,
                     via: Some(ctx.source_subcommand),
                     before: ctx.extra,
+                    origin: Some((ctx.at, ctx.command_text)),
                 }
             }
             None => self.fallback_actor(),
@@ -581,12 +590,23 @@ impl Capture<'_> {
             return Built::default();
         }
         let w = self.windows;
+        // The finish this call belongs to. With DOKKU_PID: the one recorded under it. Without:
+        // one within the window *and* evidently the same deploy — attributed from the same
+        // user-auth command, or its revision named in the metadata — so that a second deploy's
+        // deploy-source-set never amends the first deploy (reference §15.1 bug 11).
         let finish = self
             .state
             .apps
             .get(app)
             .and_then(|m| m.last_finish.clone())
-            .filter(|f| f.id > 0 && same_operation(pid.as_deref(), f.pid.as_deref(), f.at, &w));
+            .filter(|f| f.id > 0 && same_operation(pid.as_deref(), f.pid.as_deref(), f.at, &w))
+            .filter(|f| {
+                pid.is_some()
+                    || (who.origin.is_some() && who.origin == f.origin)
+                    || f.rev
+                        .as_deref()
+                        .is_some_and(|rev| md.as_ref().is_some_and(|m| m.raw.contains(rev)))
+            });
         let Some(finish) = finish else {
             // Before the build (git:from-archive, …): the next post-deploy is a source deploy.
             self.upsert_pending(app, Some(source_type.into()), true, None, md_meta);
@@ -690,6 +710,7 @@ impl Capture<'_> {
             source_type,
             rev,
             image_tag: image_tag.map(str::to_string),
+            origin: who.origin.clone(),
         });
         Built {
             events: vec![event],
@@ -896,6 +917,7 @@ impl Capture<'_> {
                     meta: ctx.actor.meta.clone(),
                     via: Some(ctx.subcommand.clone()),
                     before: Map::new(),
+                    origin: None,
                 },
                 Some(ctx),
             ),
@@ -1047,6 +1069,7 @@ impl Capture<'_> {
                 meta: r.actor.meta.clone(),
                 via: None,
                 before: Map::new(),
+                origin: None,
             },
             None => self.fallback_actor(),
         };
@@ -1091,7 +1114,11 @@ impl Capture<'_> {
             return Built::default();
         }
         let sub = inv.subcommand.clone();
-        let app = inv.app.clone();
+        // An app slot holding a URL with credentials (a forgotten app name) is redacted too.
+        let app = inv
+            .app
+            .clone()
+            .map(|a| redact::redact_url_credentials(&a).unwrap_or(a));
         let w = self.windows;
         let pid = self.env.dokku_pid.clone();
         if sub == "certs:add" {
@@ -1131,6 +1158,7 @@ impl Capture<'_> {
             meta: identity,
             via: None,
             before: Map::new(),
+            origin: None,
         };
         let redacted = redact::redact_command_tokens(tokens, inv.sub_index, &sub, app.as_deref());
         let command_text = format!("dokku {}", redacted.join(" "));
@@ -1324,6 +1352,7 @@ impl Capture<'_> {
             meta: Map::new(),
             via: None,
             before: Map::new(),
+            origin: None,
         };
         self.event(
             Spec::new(app, "certs", action, "certs_command", message, meta),

@@ -123,6 +123,10 @@ pub struct FinishRef {
     pub rev: Option<String>,
     /// Its image tag.
     pub image_tag: Option<String>,
+    /// The `user-auth` context it was attributed from (time stored, command text): later
+    /// triggers of the same command recognise it without `DOKKU_PID`.
+    #[serde(default)]
+    pub origin: Option<(i64, String)>,
 }
 
 /// A build seen by `builds-record-start`.

@@ -211,6 +211,8 @@ fn parse_generic(inv: &mut Invocation, t: &[String], start: usize) {
     let skippable: &[&str] = match inv.subcommand.as_str() {
         "config:set" => &["--encoded", "--no-restart"],
         "config:unset" | "config:clear" => &["--no-restart"],
+        // `git:sync [--build|--build-if-changes] APP URL [REF]` (real Dokku).
+        "git:sync" => &["--build", "--build-if-changes"],
         _ => &[],
     };
     let mut i = 0;
@@ -421,6 +423,12 @@ mod tests {
             s(&["A=Yg=="])
         );
         assert_eq!(p(&["domains:set-global", "x.com"]).app, None);
+        assert_eq!(
+            p(&["git:sync", "--build", "myapp", "https://x/y.git"])
+                .app
+                .as_deref(),
+            Some("myapp")
+        );
         assert_eq!(p(&["apps:rename", "a", "b"]).app, None);
         assert_eq!(args(&["apps:rename", "a", "b"]), s(&["a", "b"]));
     }
