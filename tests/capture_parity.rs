@@ -1725,26 +1725,7 @@ fn scheduler_post_run() {
 #[test]
 fn search_and_metadata_capture() {
     let h = Host::new();
-    let corr = [("DOKKU_AUDIT_CORRELATION_ID", CORR)];
-    h.migrate("20:00:00");
-    h.t("20:01:00", "app-create", &["myapp"]);
-    h.te(
-        "20:02:00",
-        "receive-app",
-        &["myapp", "abcdef1234567890"],
-        &corr,
-    );
-    h.te(
-        "20:03:00",
-        "deploy-source-set",
-        &["myapp", "git-push", "branch=main"],
-        &corr,
-    );
-    h.t(
-        "20:04:00",
-        "post-deploy",
-        &["myapp", "5000", "172.17.0.8", "dokku/myapp:latest"],
-    );
+    seed_source_deploy(&h);
     let evs = h.events();
     let fin = the(&evs, "source_deploy");
     assert_eq!(fin["meta"]["internal_port"], "5000");
