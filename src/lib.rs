@@ -28,6 +28,7 @@ pub mod event;
 pub mod state;
 pub mod store;
 
+pub mod index;
 pub mod query;
 
 pub mod output;

@@ -8,6 +8,7 @@ mod export;
 pub mod hook;
 mod import;
 mod lifecycle;
+mod list;
 mod migrate;
 mod settings_cmd;
 mod show;
@@ -51,6 +52,16 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Fill a data directory with a realistic history and show it.
     Demo(demo::DemoArgs),
+    /// Completed deploys, newest first.
+    LastDeploys(list::LastDeploysArgs),
+    /// One app's history, newest first.
+    Timeline(list::TimelineArgs),
+    /// Recent events of all apps, with filters.
+    Recent(list::RecentArgs),
+    /// Full-text search over message and meta.
+    Search(list::SearchArgs),
+    /// Rebuild the search index from the segments.
+    Reindex,
     /// Bring the data directory to the current format (initialises a new one); idempotent.
     Migrate(migrate::MigrateArgs),
     /// One event: every field and the whole meta.
@@ -100,6 +111,9 @@ pub enum CliError {
     /// The command ran and found a failure it already reported on stdout (e.g. `verify`).
     #[error("{0}")]
     Reported(String),
+    /// The search index failed.
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
     /// Output went to a closed pipe: not an error for the user.
     #[error("broken pipe")]
     BrokenPipe,
@@ -173,6 +187,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Export(a) => export::run(&ctx, a),
         Command::Demo(a) => demo::run(ctx, a),
         Command::Migrate(a) => migrate::run(&ctx, a),
+        Command::LastDeploys(a) => list::last_deploys(&ctx, a),
+        Command::Timeline(a) => list::timeline(&ctx, a),
+        Command::Recent(a) => list::recent(&ctx, a),
+        Command::Search(a) => list::search(&ctx, a),
+        Command::Reindex => list::reindex(&ctx),
         Command::Show(a) => show::run(&ctx, a),
         Command::ReportDeployStatus(a) => deploy_status::run(&ctx, a),
         Command::Get(a) => settings_cmd::get(&ctx, a),

@@ -2,6 +2,7 @@
 //! store; callers hand over events (or their canonical JSON bytes) and a writer.
 
 pub mod csv;
+pub mod list;
 pub mod table;
 
 use std::io::{self, Write};

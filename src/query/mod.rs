@@ -2,6 +2,8 @@
 //! are decided on the raw line bytes (id, `ts`, `app` sit at fixed places at the start of the
 //! canonical event object), so a full export never runs a JSON parser.
 
+pub mod list;
+
 use std::ops::ControlFlow;
 
 use crate::store::{Damage, ScanItem, Store, StoreError};

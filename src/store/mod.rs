@@ -252,6 +252,68 @@ impl Store {
         Ok(())
     }
 
+    /// Visits the lines of the segments that can hold ids `>= min_id` (earlier segments are
+    /// skipped by name), in event order. Lines with smaller ids in the first segment visited are
+    /// passed too; callers filter by id.
+    pub fn scan_from(
+        &self,
+        min_id: u64,
+        f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        self.check_readable()?;
+        let segments = self.segments()?;
+        let start = segments
+            .iter()
+            .rposition(|s| s.first_id <= min_id)
+            .unwrap_or(0);
+        for (i, seg) in segments.iter().enumerate().skip(start) {
+            let is_active = i + 1 == segments.len() && seg.is_plain();
+            if reader::scan_segment(seg, is_active, f)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the events at these locations (segment first id, byte offset in its plain
+    /// content), as the index records them. Each segment involved is read once, up to the last
+    /// offset needed. Locations that hold no intact line are missing from the result.
+    pub fn fetch(
+        &self,
+        locations: &[(u64, u64)],
+    ) -> Result<std::collections::HashMap<(u64, u64), Event>> {
+        use std::collections::{BTreeMap, BTreeSet, HashMap};
+        let mut by_segment: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+        for (seg, off) in locations {
+            by_segment.entry(*seg).or_default().insert(*off);
+        }
+        let segments = self.segments()?;
+        let mut out = HashMap::new();
+        for (first_id, offsets) in by_segment {
+            let Some(i) = segments.iter().position(|s| s.first_id == first_id) else {
+                continue;
+            };
+            let seg = &segments[i];
+            let is_active = i + 1 == segments.len() && seg.is_plain();
+            let last = offsets.last().copied().unwrap_or(0);
+            let _flow = reader::scan_segment(seg, is_active, &mut |item| {
+                if let ScanItem::Line { pos, line } = item {
+                    if offsets.contains(&pos.offset) {
+                        let json = line.event_json();
+                        if let Ok(ev) = Event::from_json_text(&String::from_utf8_lossy(&json)) {
+                            out.insert((first_id, pos.offset), ev);
+                        }
+                    }
+                    if pos.offset >= last {
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(out)
+    }
+
     /// The event with this id, read from the one segment that can hold it (segments are named
     /// by their first id). `None` if no intact line has it.
     pub fn find_event(&self, id: u64) -> Result<Option<Event>> {
