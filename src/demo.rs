@@ -379,7 +379,7 @@ impl Gen {
                 )
             })
             .collect();
-        let meta = json!({"keys":keys,"value_redacted":true,"changes":changes,"triggered_by_command":cmd,"triggered_by_subcommand":format!("config:{action}")});
+        let meta = json!({"keys":keys,"value_redacted":true,"key_changes":changes,"triggered_by_command":cmd,"triggered_by_subcommand":format!("config:{action}")});
         self.push(
             ts,
             Some(app),
@@ -460,10 +460,10 @@ impl Gen {
         self.push(
             ts + Duration::seconds(dur as i64),
             Some(app),
-            ("command", "run-finish", "dokku_run", "scheduler-post-run"),
+            ("command", "exit", "dokku_run_exit", "scheduler-post-run"),
             a,
             Some(&corr),
-            format!("dokku run finished with exit code {code}"),
+            format!("dokku run exited: {code}"),
             meta,
             None,
         );

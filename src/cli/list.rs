@@ -13,7 +13,7 @@ use crate::query::list::{self, ListQuery};
 #[derive(Debug, ClapArgs)]
 pub struct OutputArgs {
     /// At most this many events.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub limit: Option<String>,
     /// table (default), json or jsonl.
     #[arg(long, default_value = "table")]
@@ -205,26 +205,25 @@ pub fn search(ctx: &Context, a: SearchArgs) -> Result<(), CliError> {
     run_list(ctx, q, Columns::Recent, &a.out)
 }
 
-/// `reindex`: rebuild the index from the segments (progress on a terminal).
+/// `reindex`: rebuild the index from the segments (progress on a terminal). Built aside and
+/// swapped in, so queries keep working meanwhile.
 pub fn reindex(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.store()?;
     store.check_readable()?;
-    let total = store.stats()?.last_id;
-    EventIndex::remove(&ctx.data_dir)?;
-    let index = EventIndex::open_or_create(&ctx.data_dir)?;
+    let total = store.last_id()?;
     let tty = std::io::stderr().is_terminal();
-    let mut last_shown = 0u64;
+    let mut last_shown = u64::MAX;
     let started = std::time::Instant::now();
-    let result = index.catch_up(&store, &mut |id| {
-        if tty && total > 0 && id * 100 / total != last_shown {
-            last_shown = id * 100 / total;
-            eprint!("\rindexing: {last_shown}% ({id}/{total})");
+    let result = EventIndex::rebuild(&ctx.data_dir, &store, &mut |id| {
+        let pct = (id * 100).checked_div(total).unwrap_or(100);
+        if tty && pct != last_shown {
+            last_shown = pct;
+            eprint!("\rindexing: {pct}% ({id}/{total})");
         }
     })?;
     if tty {
         eprintln!();
     }
-    index.merge_all()?;
     println!(
         "reindexed events: {} in {:.1} s",
         result.indexed,

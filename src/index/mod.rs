@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::{doc, Index, IndexWriter, TantivyDocument, Term};
 
@@ -66,8 +66,6 @@ pub struct Fields {
     pub id: Field,
     /// `ts` as epoch seconds (indexed, fast).
     pub ts: Field,
-    /// `(ts << 32) | (id & 0xffff_ffff)`: newest first in one fast-field sort.
-    pub sort: Field,
     /// Segment (first id) holding the event.
     pub seg: Field,
     /// Byte offset of its line in the segment's plain content.
@@ -105,26 +103,32 @@ pub fn schema() -> (Schema, Fields) {
         .set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer("raw")
-                .set_index_option(IndexRecordOption::Basic),
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
         )
         .set_fast("raw");
     let shown = TextOptions::default().set_fast("raw");
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer("default")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+            .set_fieldnorms(false),
     );
     let actor = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer("raw")
-            .set_index_option(IndexRecordOption::Basic),
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
     );
+    // No field norms anywhere: results are ordered by time, never by relevance.
+    // Ids and times are fast fields only: range queries and deletes run on the columns, and a
+    // term per event (nearly every id and second is unique) would double the index.
+    let fast = NumericOptions::default().set_fast();
     let fields = Fields {
-        id: b.add_u64_field("id", INDEXED | FAST),
-        ts: b.add_i64_field("ts", INDEXED | FAST),
-        sort: b.add_u64_field("sort", FAST),
-        seg: b.add_u64_field("seg", FAST),
-        off: b.add_u64_field("off", FAST),
+        id: b.add_u64_field("id", fast.clone()),
+        ts: b.add_i64_field("ts", fast.clone()),
+        seg: b.add_u64_field("seg", fast.clone()),
+        off: b.add_u64_field("off", fast),
         app: b.add_text_field("app", raw.clone()),
         category: b.add_text_field("category", raw.clone()),
         action: b.add_text_field("action", raw.clone()),
@@ -146,10 +150,17 @@ pub fn epoch(ts: &str) -> i64 {
     crate::timefmt::parse_canonical(ts).map_or(0, |t| t.timestamp())
 }
 
-/// The newest-first sort key.
-pub fn sort_key(ts: i64, id: u64) -> u64 {
-    ((ts.max(0) as u64) << 32) | (id & 0xffff_ffff)
-}
+/// Meta keys left out of the full text (their values are enumerations or duplicates).
+pub const UNSEARCHED_META_KEYS: &[&str] = &[
+    "actor_source",
+    "success_hint",
+    "subcommand",
+    "triggered_by_subcommand",
+    "container_type",
+    "dokku_version",
+    "hostname",
+    "value_redacted",
+];
 
 fn push_meta_text(v: &Value, out: &mut String) {
     match v {
@@ -171,13 +182,17 @@ fn push_meta_text(v: &Value, out: &mut String) {
 pub fn document(f: &Fields, e: &Event, seg: u64, off: u64) -> TantivyDocument {
     let ts = epoch(&e.ts);
     let mut text = e.message.clone();
-    for v in e.meta.values() {
+    for (k, v) in &e.meta {
+        // Bookkeeping keys repeat on every event and say nothing an operator searches for;
+        // a value equal to the message (`command`) is already there.
+        if UNSEARCHED_META_KEYS.contains(&k.as_str()) || v.as_str() == Some(e.message.as_str()) {
+            continue;
+        }
         push_meta_text(v, &mut text);
     }
     let mut d = doc!(
         f.id => e.id,
         f.ts => ts,
-        f.sort => sort_key(ts, e.id),
         f.seg => seg,
         f.off => off,
         f.category => e.category.as_str(),
@@ -230,15 +245,55 @@ fn tantivy_err(dir: &Path) -> impl Fn(tantivy::TantivyError) -> IndexError + '_ 
     }
 }
 
-/// The payload of an index commit: how far it has indexed.
-pub fn high_water_mark(index: &Index) -> u64 {
-    index
+/// How far an index commit has indexed: the last event id, and where its line is (segment
+/// first id, byte offset), so the next catch-up reads only what was appended after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mark {
+    /// The last indexed event id (0: nothing).
+    pub hwm: u64,
+    /// Where that event's line starts, if known.
+    pub at: Option<(u64, u64)>,
+    /// `ts` (epoch seconds) of the last indexed event.
+    pub last_ts: i64,
+    /// Every event indexed so far came at or after the one before it (by `ts`), so document
+    /// order is time order and "newest first" can read from the end (live capture always is;
+    /// importing older history after newer events is not).
+    pub time_ordered: bool,
+}
+
+impl Mark {
+    fn payload(&self) -> String {
+        let (seg, off) = self.at.unwrap_or((0, 0));
+        format!(
+            "{{\"hwm\":{},\"seg\":{seg},\"off\":{off},\"last_ts\":{},\"time_ordered\":{}}}",
+            self.hwm, self.last_ts, self.time_ordered
+        )
+    }
+}
+
+/// The mark of the last commit.
+pub fn high_water_mark(index: &Index) -> Mark {
+    let v = index
         .load_metas()
         .ok()
         .and_then(|m| m.payload)
-        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-        .and_then(|v| v.get("hwm").and_then(Value::as_u64))
-        .unwrap_or(0)
+        .and_then(|p| serde_json::from_str::<Value>(&p).ok());
+    let get = |k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(Value::as_u64);
+    let hwm = get("hwm").unwrap_or(0);
+    Mark {
+        hwm,
+        at: get("seg").zip(get("off")).filter(|(seg, _)| *seg > 0),
+        last_ts: v
+            .as_ref()
+            .and_then(|v| v.get("last_ts"))
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MIN),
+        time_ordered: hwm == 0
+            || v.as_ref()
+                .and_then(|v| v.get("time_ordered"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+    }
 }
 
 /// How a catch-up went.
@@ -258,7 +313,12 @@ impl EventIndex {
 
     /// Opens the index if it exists (read-only use is fine).
     pub fn open_existing(data_dir: &Path) -> Result<Option<EventIndex>, IndexError> {
-        let dir = Self::dir_of(data_dir);
+        Self::open_existing_at(&Self::dir_of(data_dir))
+    }
+
+    /// Opens the index in `dir` if there is one.
+    pub fn open_existing_at(dir: &Path) -> Result<Option<EventIndex>, IndexError> {
+        let dir = dir.to_path_buf();
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
@@ -277,10 +337,15 @@ impl EventIndex {
 
     /// Opens the index, creating it (empty) if it does not exist.
     pub fn open_or_create(data_dir: &Path) -> Result<EventIndex, IndexError> {
-        if let Some(i) = Self::open_existing(data_dir)? {
+        Self::open_or_create_at(&Self::dir_of(data_dir))
+    }
+
+    /// Opens or creates the index in `dir`.
+    pub fn open_or_create_at(dir: &Path) -> Result<EventIndex, IndexError> {
+        if let Some(i) = Self::open_existing_at(dir)? {
             return Ok(i);
         }
-        let dir = Self::dir_of(data_dir);
+        let dir = dir.to_path_buf();
         let owner = crate::store::Ownership::from_env();
         crate::store::fsutil::ensure_dir(&dir, &owner)?;
         let (schema, fields) = schema();
@@ -296,6 +361,38 @@ impl EventIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(IndexError::Io { path: dir, source }),
         }
+    }
+
+    /// Rebuilds the index of `data_dir` from the segments in a temporary directory and swaps it
+    /// in when complete, so queries keep using the old index meanwhile.
+    pub fn rebuild(
+        data_dir: &Path,
+        store: &Store,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<CatchUp, IndexError> {
+        let live = Self::dir_of(data_dir);
+        let pid = std::process::id();
+        let tmp = data_dir.join(format!("index.tmp-{pid}"));
+        let old = data_dir.join(format!("index.old-{pid}"));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IndexError::Io { path, source }
+        };
+        let _ = std::fs::remove_dir_all(&tmp);
+        let fresh = Self::open_or_create_at(&tmp)?;
+        let done = fresh.catch_up(store, progress)?;
+        fresh.merge_all()?;
+        drop(fresh);
+        if live.exists() {
+            std::fs::rename(&live, &old).map_err(io(&live))?;
+        }
+        if std::fs::rename(&tmp, &live).is_err() {
+            // A query created an empty index in the moment between the two renames.
+            let _ = std::fs::remove_dir_all(&live);
+            std::fs::rename(&tmp, &live).map_err(io(&live))?;
+        }
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(done)
     }
 
     /// The index directory.
@@ -322,8 +419,9 @@ impl EventIndex {
         store: &Store,
         progress: &mut dyn FnMut(u64),
     ) -> Result<CatchUp, IndexError> {
-        let hwm = high_water_mark(&self.index);
-        let last = store.stats()?.last_id;
+        let mark = high_water_mark(&self.index);
+        let hwm = mark.hwm;
+        let last = store.last_id()?;
         if last <= hwm {
             if last < hwm {
                 // The index is ahead of the store (a restore, or another store's index).
@@ -344,15 +442,18 @@ impl EventIndex {
         };
         let mut writer = self.writer(threads, memory)?;
         let mut indexed = 0u64;
-        let mut new_hwm = hwm;
+        let mut new_mark = mark;
         let mut failure: Option<tantivy::TantivyError> = None;
-        store.scan_from(hwm + 1, &mut |item| {
+        store.scan_after(mark.at, hwm + 1, &mut |item| {
             if let ScanItem::Line { pos, line } = item {
                 let Some(id) = line.id().filter(|id| *id > hwm) else {
                     return std::ops::ControlFlow::Continue(());
                 };
                 let json = line.event_json();
                 if let Ok(ev) = Event::from_json_text(&String::from_utf8_lossy(&json)) {
+                    let ts = epoch(&ev.ts);
+                    new_mark.time_ordered &= ts >= new_mark.last_ts;
+                    new_mark.last_ts = ts;
                     let d = document(&self.fields, &ev, segment_id(&pos.segment), pos.offset);
                     if let Err(e) = writer.add_document(d) {
                         failure = Some(e);
@@ -361,7 +462,8 @@ impl EventIndex {
                     indexed += 1;
                     progress(id);
                 }
-                new_hwm = id;
+                new_mark.hwm = id;
+                new_mark.at = Some((segment_id(&pos.segment), pos.offset));
             }
             std::ops::ControlFlow::Continue(())
         })?;
@@ -369,7 +471,7 @@ impl EventIndex {
             return Err(tantivy_err(&self.dir)(e));
         }
         let mut prepared = writer.prepare_commit().map_err(tantivy_err(&self.dir))?;
-        prepared.set_payload(&format!("{{\"hwm\":{new_hwm}}}"));
+        prepared.set_payload(&new_mark.payload());
         prepared.commit().map_err(tantivy_err(&self.dir))?;
         self.merge_small_segments(&mut writer)?;
         writer
@@ -377,7 +479,7 @@ impl EventIndex {
             .map_err(tantivy_err(&self.dir))?;
         Ok(CatchUp {
             indexed,
-            hwm: new_hwm,
+            hwm: new_mark.hwm,
         })
     }
 
@@ -393,9 +495,30 @@ impl EventIndex {
         }
         metas.sort_by_key(|m| std::cmp::Reverse(m.num_docs()));
         let keep = 3;
-        let ids: Vec<_> = metas[keep..].iter().map(|m| m.id()).collect();
+        let ids = self.in_id_order(metas[keep..].iter().map(|m| m.id()).collect())?;
         writer.merge(&ids).wait().map_err(tantivy_err(&self.dir))?;
         Ok(())
+    }
+
+    /// Segment ids sorted by the smallest event id they hold: a merge keeps the documents in
+    /// the order of the segments given, so documents stay in event order.
+    fn in_id_order(
+        &self,
+        mut ids: Vec<tantivy::index::SegmentId>,
+    ) -> Result<Vec<tantivy::index::SegmentId>, IndexError> {
+        let reader = self.index.reader().map_err(tantivy_err(&self.dir))?;
+        let searcher = reader.searcher();
+        let mut min_of = std::collections::HashMap::new();
+        for r in searcher.segment_readers() {
+            let min = r
+                .fast_fields()
+                .u64("id")
+                .map(|c| c.min_value())
+                .unwrap_or(0);
+            min_of.insert(r.segment_id(), min);
+        }
+        ids.sort_by_key(|id| min_of.get(id).copied().unwrap_or(0));
+        Ok(ids)
     }
 
     /// Merges everything into one segment (after a full reindex).
@@ -404,6 +527,7 @@ impl EventIndex {
             .index
             .searchable_segment_ids()
             .map_err(tantivy_err(&self.dir))?;
+        let ids = self.in_id_order(ids)?;
         if ids.len() <= 1 {
             return Ok(());
         }
@@ -427,11 +551,18 @@ impl EventIndex {
     pub fn delete_ids(&self, ids: &[u64]) -> Result<(), IndexError> {
         let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
         for id in ids {
-            writer.delete_term(Term::from_field_u64(self.fields.id, *id));
+            let t = Term::from_field_u64(self.fields.id, *id);
+            let q = tantivy::query::RangeQuery::new(
+                std::ops::Bound::Included(t.clone()),
+                std::ops::Bound::Included(t),
+            );
+            writer
+                .delete_query(Box::new(q))
+                .map_err(tantivy_err(&self.dir))?;
         }
-        let hwm = high_water_mark(&self.index);
+        let mark = high_water_mark(&self.index);
         let mut prepared = writer.prepare_commit().map_err(tantivy_err(&self.dir))?;
-        prepared.set_payload(&format!("{{\"hwm\":{hwm}}}"));
+        prepared.set_payload(&mark.payload());
         prepared.commit().map_err(tantivy_err(&self.dir))?;
         writer
             .wait_merging_threads()

@@ -187,23 +187,58 @@ fn read_str(
     col.ord_to_str(ord, buf).ok()?.then(|| buf.clone())
 }
 
-/// Runs the query on one searcher, newest first.
+/// Runs the query on one searcher, newest first: by `ts`, and among events of the same second
+/// by id.
+///
+/// When document order is time order (`time_ordered`: every event indexed came at or after the
+/// previous one, as live capture always does), the newest matches are the last matching
+/// documents of each index segment: they are read from the end in growing windows, so a list
+/// query touches thousands of documents instead of all of them. Otherwise the top `limit` by
+/// `ts` are collected, and when the last second is cut by the limit, a second pass takes that
+/// second's events by id, so ties are decided exactly.
 fn search(
     searcher: &Searcher,
     index: &Index,
     f: &Fields,
     q: &ListQuery,
+    time_ordered: bool,
 ) -> Result<Vec<Row>, IndexError> {
     let query = build_query(index, f, q)?;
-    let collector =
-        TopDocs::with_limit(q.limit.max(1)).order_by_fast_field::<u64>("sort", Order::Desc);
-    let hits: Vec<(Option<u64>, DocAddress)> = searcher
-        .search(&query, &collector)
-        .map_err(|e| IndexError::Query(e.to_string()))?;
+    let limit = q.limit.max(1);
+    let err = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
+    let hits: Vec<DocAddress> = if time_ordered {
+        newest_documents(searcher, query.as_ref(), limit).map_err(err)?
+    } else {
+        let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
+        let mut hits: Vec<(Option<i64>, DocAddress)> =
+            searcher.search(&query, &by_ts).map_err(err)?;
+        if hits.len() == limit {
+            if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
+                hits.retain(|(t, _)| *t != Some(last_ts));
+                let second = Term::from_field_i64(f.ts, last_ts);
+                let same_second = BooleanQuery::new(vec![
+                    (Occur::Must, query.box_clone()),
+                    (
+                        Occur::Must,
+                        Box::new(RangeQuery::new(
+                            Bound::Included(second.clone()),
+                            Bound::Included(second),
+                        )),
+                    ),
+                ]);
+                let by_id = TopDocs::with_limit(limit - hits.len())
+                    .order_by_fast_field::<u64>("id", Order::Desc);
+                let ties: Vec<(Option<u64>, DocAddress)> =
+                    searcher.search(&same_second, &by_id).map_err(err)?;
+                hits.extend(ties.into_iter().map(|(_, a)| (Some(last_ts), a)));
+            }
+        }
+        hits.into_iter().map(|(_, a)| a).collect()
+    };
     let mut rows = Vec::with_capacity(hits.len());
     let mut buf = String::new();
     let mut cached: Option<(u32, SegmentColumns)> = None;
-    for (_, addr) in hits.into_iter().take(q.limit) {
+    for addr in hits {
         if cached.as_ref().map(|(o, _)| *o) != Some(addr.segment_ord) {
             let reader = searcher.segment_reader(addr.segment_ord);
             cached = Some((addr.segment_ord, SegmentColumns::open(reader)?));
@@ -228,7 +263,53 @@ fn search(
             event: None,
         });
     }
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+    rows.truncate(q.limit);
     Ok(rows)
+}
+
+/// The last `limit` matching, live documents of every index segment, found by scanning
+/// windows from the end of each segment (4,096 documents, then 8× more until enough match).
+fn newest_documents(
+    searcher: &Searcher,
+    query: &dyn Query,
+    limit: usize,
+) -> tantivy::Result<Vec<DocAddress>> {
+    use tantivy::query::EnableScoring;
+    use tantivy::{DocSet, TERMINATED};
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut out = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let max = reader.max_doc();
+        let alive = reader.alive_bitset();
+        let mut window: u32 = 4096;
+        loop {
+            let lo = max.saturating_sub(window);
+            let mut scorer = weight.scorer(reader, 1.0)?;
+            let mut doc = scorer.doc();
+            if doc < lo {
+                doc = scorer.seek(lo);
+            }
+            let mut found = Vec::new();
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    found.push(doc);
+                }
+                doc = scorer.advance();
+            }
+            if found.len() >= limit || lo == 0 {
+                let skip = found.len().saturating_sub(limit);
+                out.extend(
+                    found[skip..]
+                        .iter()
+                        .map(|d| DocAddress::new(ord as u32, *d)),
+                );
+                break;
+            }
+            window = window.saturating_mul(8);
+        }
+    }
+    Ok(out)
 }
 
 struct SegmentColumns {
@@ -273,14 +354,19 @@ impl SegmentColumns {
 }
 
 /// Events with id > `after`, put in an in-memory index and queried the same way.
-fn search_tail(store: &Store, after: u64, q: &ListQuery) -> Result<(Vec<Row>, u64), IndexError> {
+fn search_tail(
+    store: &Store,
+    mark: index::Mark,
+    q: &ListQuery,
+) -> Result<(Vec<Row>, u64), IndexError> {
+    let after = mark.hwm;
     let (schema, fields) = index::schema();
     let ram = Index::create_in_ram(schema);
     let mut writer: tantivy::IndexWriter = ram
         .writer_with_num_threads(1, 15_000_000)
         .map_err(|e| IndexError::Query(e.to_string()))?;
     let mut events: Vec<Event> = Vec::new();
-    store.scan_from(after + 1, &mut |item| {
+    store.scan_after(mark.at, after + 1, &mut |item| {
         if let ScanItem::Line { line, .. } = item {
             if line.id().is_some_and(|id| id > after) {
                 let json = line.event_json();
@@ -306,7 +392,7 @@ fn search_tail(store: &Store, after: u64, q: &ListQuery) -> Result<(Vec<Row>, u6
         .commit()
         .map_err(|e| IndexError::Query(e.to_string()))?;
     let reader = ram.reader().map_err(|e| IndexError::Query(e.to_string()))?;
-    let rows = search(&reader.searcher(), &ram, &fields, q)?;
+    let rows = search(&reader.searcher(), &ram, &fields, q, false)?;
     let rows = rows
         .into_iter()
         .filter_map(|r| {
@@ -343,7 +429,7 @@ pub fn run(
     };
     let mut answer = Answer::default();
     let Some(index) = index else {
-        let (rows, scanned) = search_tail(store, 0, q)?;
+        let (rows, scanned) = search_tail(store, index::Mark::default(), q)?;
         answer.tail_scanned = scanned;
         return Ok((rows, answer));
     };
@@ -382,7 +468,13 @@ fn finish(
         .reload_policy(tantivy::ReloadPolicy::Manual)
         .try_into()
         .map_err(|e: tantivy::TantivyError| IndexError::Query(e.to_string()))?;
-    let mut rows = search(&reader.searcher(), &index.index, &index.fields, q)?;
+    let mut rows = search(
+        &reader.searcher(),
+        &index.index,
+        &index.fields,
+        q,
+        hwm.time_ordered,
+    )?;
     let mut answer = Answer {
         from_index: rows.len(),
         tail_scanned: 0,

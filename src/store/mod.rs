@@ -275,6 +275,42 @@ impl Store {
         Ok(())
     }
 
+    /// Like [`Store::scan_from`], starting at a known line (segment first id, byte offset) when
+    /// that segment is still plain: an index catching up reads only what was appended since.
+    pub fn scan_after(
+        &self,
+        resume: Option<(u64, u64)>,
+        min_id: u64,
+        f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        self.check_readable()?;
+        let segments = self.segments()?;
+        let found = resume.and_then(|(seg, off)| {
+            segments
+                .iter()
+                .position(|s| s.first_id == seg && s.is_plain())
+                .map(|i| (i, off))
+        });
+        let Some((start, offset)) = found else {
+            return self.scan_from(min_id, f);
+        };
+        for (i, seg) in segments.iter().enumerate().skip(start) {
+            let is_active = i + 1 == segments.len() && seg.is_plain();
+            let from = if i == start { offset } else { 0 };
+            if reader::scan_segment_from(seg, is_active, from, f)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of the newest event, found cheaply (trailers and the end of the active segment).
+    pub fn last_id(&self) -> Result<u64> {
+        self.check_readable()?;
+        let segments = self.segments()?;
+        Ok(head::Tail::load(&segments)?.next_id.saturating_sub(1))
+    }
+
     /// Reads the events at these locations (segment first id, byte offset in its plain
     /// content), as the index records them. Each segment involved is read once, up to the last
     /// offset needed. Locations that hold no intact line are missing from the result.

@@ -128,6 +128,38 @@ pub fn scan_segment(
     }
 }
 
+/// Scans a plain segment from byte `start` (the start of a line, as an index recorded it).
+/// Line numbers in reported damage count from there. A sealed segment is scanned whole.
+pub fn scan_segment_from(
+    seg: &SegmentFiles,
+    is_active: bool,
+    start: u64,
+    f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    if start == 0 || !seg.is_plain() {
+        return scan_segment(seg, is_active, f);
+    }
+    let path = seg.data_path();
+    let name = file_name(path);
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return scan_segment(seg, is_active, f);
+        }
+        Err(e) => return Err(StoreError::io("open", path)(e)),
+    };
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(start))
+        .map_err(StoreError::io("seek", path))?;
+    scan_lines_at(
+        BufReader::with_capacity(256 * 1024, file),
+        &name,
+        is_active,
+        start,
+        f,
+    )
+}
+
 #[allow(unsafe_code)]
 fn scan_sealed(
     path: &Path,
@@ -163,16 +195,27 @@ fn scan_sealed(
 
 /// The line loop shared by plain and sealed segments.
 fn scan_lines<R: Read>(
+    reader: BufReader<R>,
+    name: &str,
+    is_active: bool,
+    f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>> {
+    scan_lines_at(reader, name, is_active, 0, f)
+}
+
+/// The line loop, for a reader positioned at byte `start` of the segment's content.
+fn scan_lines_at<R: Read>(
     mut reader: BufReader<R>,
     name: &str,
     is_active: bool,
+    start: u64,
     f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
 ) -> Result<ControlFlow<()>> {
     let mut buf = Vec::with_capacity(4096);
     let mut pos = LinePos {
         segment: name.to_string(),
         line: 0,
-        offset: 0,
+        offset: start,
     };
     // A bad line is held back one step: only at the end do we know whether it was the final
     // line of the active segment (a torn tail) or damage in the middle.
