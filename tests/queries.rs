@@ -139,12 +139,11 @@ fn reference_fixtures_byte_for_byte() {
         assert_eq!(out, fixture("last-deploys.txt"), "{args:?}");
     }
     assert_eq!(env.ok(&["last-deploys"]), fixture("last-deploys.txt"));
-    for script in ["subcommands/timeline"] {
-        let out = dokku(&env, "20:08:00", script, &["audit:timeline", "myapp"], &[]);
-        assert_eq!(out, fixture("timeline.txt"));
-        let out = dokku(&env, "20:08:00", script, &["myapp"], &[]);
-        assert_eq!(out, fixture("timeline.txt"));
-    }
+    let script = "subcommands/timeline";
+    let out = dokku(&env, "20:08:00", script, &["audit:timeline", "myapp"], &[]);
+    assert_eq!(out, fixture("timeline.txt"));
+    let out = dokku(&env, "20:08:00", script, &["myapp"], &[]);
+    assert_eq!(out, fixture("timeline.txt"));
     assert_eq!(env.ok(&["recent"]), fixture("recent.txt"));
     assert_eq!(
         env.ok(&["last-deploys", "--quiet"]),
