@@ -30,6 +30,18 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
         "last event timestamp",
         stats.last_ts.unwrap_or_else(|| "-".into()),
     );
+    match crate::index::EventIndex::open_existing(&ctx.data_dir) {
+        Ok(Some(index)) => {
+            let mark = crate::index::high_water_mark(&index.index);
+            line(
+                "index lag",
+                format!("{} events", stats.last_id.saturating_sub(mark.hwm)),
+            );
+            line("index segments", index.segment_count().to_string());
+        }
+        Ok(None) => line("index lag", "no index yet (built by the next query)".into()),
+        Err(e) => line("index lag", format!("unusable index ({e}); run reindex")),
+    }
     for (k, v) in crate::state::snapshot(&ctx.data_dir).counts() {
         line(k, v.to_string());
     }
