@@ -67,6 +67,13 @@ pub const KEYS: &[Key] = &[
         help: "how long a trigger waits for locks before giving up (with a warning)",
     },
     Key {
+        name: "retention_days",
+        env: "DOKKU_AUDIT_RETENTION_DAYS",
+        default: "0",
+        help:
+            "delete sealed segments older than this many days when a segment is sealed (0: never)",
+    },
+    Key {
         name: "segment_max_bytes",
         env: "DOKKU_AUDIT_SEGMENT_MAX_BYTES",
         default: "16777216",
@@ -251,6 +258,7 @@ impl Settings {
             seal_grace: Duration::from_secs(self.int("seal_grace_seconds", 0, 30 * 86_400)?),
             zstd_level: self.int("seal_zstd_level", 1, 19)? as i32,
             lock_timeout: Duration::from_millis(self.int("busy_timeout_ms", 0, 3_600_000)?),
+            retention_days: self.int("retention_days", 0, 100_000)?,
         })
     }
 }

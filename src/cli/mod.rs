@@ -10,6 +10,7 @@ mod import;
 mod lifecycle;
 mod list;
 mod migrate;
+mod prune;
 mod settings_cmd;
 mod show;
 mod status;
@@ -62,6 +63,8 @@ pub enum Command {
     Search(list::SearchArgs),
     /// Rebuild the search index from the segments.
     Reindex,
+    /// Delete events older than DAYS (whole segments, boundary rewritten); dry run without --yes.
+    Prune(prune::PruneArgs),
     /// Bring the data directory to the current format (initialises a new one); idempotent.
     Migrate(migrate::MigrateArgs),
     /// One event: every field and the whole meta.
@@ -192,6 +195,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Recent(a) => list::recent(&ctx, a),
         Command::Search(a) => list::search(&ctx, a),
         Command::Reindex => list::reindex(&ctx),
+        Command::Prune(a) => prune::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::ReportDeployStatus(a) => deploy_status::run(&ctx, a),
         Command::Get(a) => settings_cmd::get(&ctx, a),

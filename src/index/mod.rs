@@ -443,6 +443,7 @@ impl EventIndex {
         let mut writer = self.writer(threads, memory)?;
         let mut indexed = 0u64;
         let mut new_mark = mark;
+        let mut removed: Vec<u64> = Vec::new();
         let mut failure: Option<tantivy::TantivyError> = None;
         store.scan_after(mark.at, hwm + 1, &mut |item| {
             if let ScanItem::Line { pos, line } = item {
@@ -451,6 +452,14 @@ impl EventIndex {
                 };
                 let json = line.event_json();
                 if let Ok(ev) = Event::from_json_text(&String::from_utf8_lossy(&json)) {
+                    // A prune or retention says which segments it removed: their documents go.
+                    if ev.category == "maintenance" {
+                        if let Some(gone) =
+                            ev.meta.get("removed_segments").and_then(Value::as_array)
+                        {
+                            removed.extend(gone.iter().filter_map(Value::as_u64));
+                        }
+                    }
                     let ts = epoch(&ev.ts);
                     new_mark.time_ordered &= ts >= new_mark.last_ts;
                     new_mark.last_ts = ts;
@@ -469,6 +478,15 @@ impl EventIndex {
         })?;
         if let Some(e) = failure {
             return Err(tantivy_err(&self.dir)(e));
+        }
+        for seg in removed {
+            let t = Term::from_field_u64(self.fields.seg, seg);
+            writer
+                .delete_query(Box::new(tantivy::query::RangeQuery::new(
+                    std::ops::Bound::Included(t.clone()),
+                    std::ops::Bound::Included(t),
+                )))
+                .map_err(tantivy_err(&self.dir))?;
         }
         let mut prepared = writer.prepare_commit().map_err(tantivy_err(&self.dir))?;
         prepared.set_payload(&new_mark.payload());
@@ -545,6 +563,100 @@ impl EventIndex {
             .searchable_segment_ids()
             .map(|v| v.len())
             .unwrap_or(0)
+    }
+
+    /// Every live document matching `query`, as event ids grouped by segment (first id).
+    pub fn matching_ids(
+        &self,
+        query: &dyn tantivy::query::Query,
+    ) -> Result<std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>>, IndexError> {
+        let reader = self.index.reader().map_err(tantivy_err(&self.dir))?;
+        let searcher = reader.searcher();
+        let docs = searcher
+            .search(query, &tantivy::collector::DocSetCollector)
+            .map_err(tantivy_err(&self.dir))?;
+        let mut out: std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>> =
+            Default::default();
+        let mut cols = std::collections::HashMap::new();
+        for addr in docs {
+            let seg_reader = searcher.segment_reader(addr.segment_ord);
+            if let std::collections::hash_map::Entry::Vacant(slot) = cols.entry(addr.segment_ord) {
+                let ff = seg_reader.fast_fields();
+                let id = ff.u64("id").map_err(tantivy_err(&self.dir))?;
+                let seg = ff.u64("seg").map_err(tantivy_err(&self.dir))?;
+                slot.insert((id, seg));
+            }
+            if let Some((id, seg)) = cols.get(&addr.segment_ord) {
+                if let (Some(i), Some(s)) = (id.first(addr.doc_id), seg.first(addr.doc_id)) {
+                    out.entry(s).or_default().insert(i);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// After segments were deleted or rewritten (prune, vacuum): drops the documents of the
+    /// old segments and indexes the events of their replacements, in one commit. `old` are the
+    /// first ids of the segments that are gone, `new` those of the segments written instead.
+    pub fn replace_segments(
+        &self,
+        store: &Store,
+        old: &[u64],
+        new: &[u64],
+    ) -> Result<(), IndexError> {
+        let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
+        for seg in old {
+            let t = Term::from_field_u64(self.fields.seg, *seg);
+            writer
+                .delete_query(Box::new(tantivy::query::RangeQuery::new(
+                    std::ops::Bound::Included(t.clone()),
+                    std::ops::Bound::Included(t),
+                )))
+                .map_err(tantivy_err(&self.dir))?;
+        }
+        let mark = high_water_mark(&self.index);
+        let mut failure = None;
+        for seg in new {
+            store.scan_segment_id(*seg, &mut |item| {
+                if let ScanItem::Line { pos, line } = item {
+                    if line.id().is_some_and(|id| id <= mark.hwm) {
+                        let json = line.event_json();
+                        if let Ok(ev) = Event::from_json_text(&String::from_utf8_lossy(&json)) {
+                            let d = document(&self.fields, &ev, *seg, pos.offset);
+                            if let Err(e) = writer.add_document(d) {
+                                failure = Some(e);
+                                return std::ops::ControlFlow::Break(());
+                            }
+                        }
+                    }
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+        }
+        if let Some(e) = failure {
+            return Err(tantivy_err(&self.dir)(e));
+        }
+        let mut prepared = writer.prepare_commit().map_err(tantivy_err(&self.dir))?;
+        prepared.set_payload(&mark.payload());
+        prepared.commit().map_err(tantivy_err(&self.dir))?;
+        writer
+            .wait_merging_threads()
+            .map_err(tantivy_err(&self.dir))?;
+        Ok(())
+    }
+
+    /// Deletes every document matching `query` (after a prune removed those events).
+    pub fn delete_matching(&self, query: Box<dyn tantivy::query::Query>) -> Result<(), IndexError> {
+        let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
+        writer.delete_query(query).map_err(tantivy_err(&self.dir))?;
+        let mark = high_water_mark(&self.index);
+        let mut prepared = writer.prepare_commit().map_err(tantivy_err(&self.dir))?;
+        prepared.set_payload(&mark.payload());
+        prepared.commit().map_err(tantivy_err(&self.dir))?;
+        writer
+            .wait_merging_threads()
+            .map_err(tantivy_err(&self.dir))?;
+        Ok(())
     }
 
     /// Deletes the documents of these ids (prune).

@@ -122,6 +122,8 @@ pub struct CheckedLine<'a> {
     pub event_open: &'a [u8],
     /// The stored chain value.
     pub chain: ChainHash,
+    /// The whole line as stored (without its `\n`): what compaction copies unchanged.
+    pub raw: &'a [u8],
 }
 
 impl<'a> CheckedLine<'a> {
@@ -197,6 +199,7 @@ pub fn check_line(line: &[u8]) -> Result<CheckedLine<'_>, LineError> {
         return Err(LineError::Crc { stored, computed });
     }
     Ok(CheckedLine {
+        raw: line,
         event_open: &line[..tail_at],
         chain,
     })

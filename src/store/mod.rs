@@ -14,7 +14,9 @@
 //! <data dir>/quarantine/   bytes cut off by torn-tail repairs, kept as evidence
 //! ```
 
+pub mod compact;
 pub mod error;
+pub mod follow;
 pub mod fsutil;
 mod head;
 pub mod line;
@@ -61,6 +63,9 @@ pub struct StoreOptions {
     pub zstd_level: i32,
     /// How long a writer waits for the lock.
     pub lock_timeout: Duration,
+    /// Delete whole sealed segments older than this many days whenever a segment is sealed
+    /// (0: keep everything).
+    pub retention_days: u64,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +77,7 @@ impl Default for StoreOptions {
             seal_grace: Duration::from_secs(3600),
             zstd_level: 7,
             lock_timeout: Duration::from_secs(30),
+            retention_days: 0,
         }
     }
 }
@@ -226,7 +232,17 @@ impl Store {
         ctx: &AppendContext,
     ) -> Result<AppendReceipt> {
         self.init()?;
-        writer::append_raw(&self.paths, &self.opts, &self.owner, events, ctx)
+        let receipt = writer::append_raw(&self.paths, &self.opts, &self.owner, events, ctx)?;
+        if !receipt.sealed.is_empty() && self.opts.retention_days > 0 {
+            // Retention is enforced when a segment is sealed (storage.md). The events of this
+            // append are durable already: a retention failure is reported, never undone.
+            if let Some(now) = crate::timefmt::parse_canonical(&ctx.now) {
+                let days = self.opts.retention_days;
+                let cutoff = now - chrono::Duration::days(days.min(100_000) as i64);
+                self.enforce_retention(days, &crate::timefmt::format_utc(cutoff), ctx)?;
+            }
+        }
+        Ok(receipt)
     }
 
     /// Lists the segments in event order.
@@ -300,6 +316,20 @@ impl Store {
             if reader::scan_segment_from(seg, is_active, from, f)?.is_break() {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Visits the lines of the one segment whose first id is `first_id` (if it exists).
+    pub fn scan_segment_id(
+        &self,
+        first_id: u64,
+        f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let segments = self.segments()?;
+        if let Some(i) = segments.iter().position(|s| s.first_id == first_id) {
+            let is_active = i + 1 == segments.len() && segments[i].is_plain();
+            let _flow = reader::scan_segment(&segments[i], is_active, f)?;
         }
         Ok(())
     }

@@ -70,7 +70,20 @@ pub fn append_raw(
     events: &mut dyn Iterator<Item = &[u8]>,
     ctx: &AppendContext,
 ) -> Result<AppendReceipt> {
-    let _lock = WriterLock::acquire(&paths.lock, owner, opts.lock_timeout)?;
+    let lock = WriterLock::acquire(&paths.lock, owner, opts.lock_timeout)?;
+    append_raw_locked(&lock, paths, opts, owner, events, ctx)
+}
+
+/// [`append_raw`] for a caller that already holds the writer lock (maintenance operations that
+/// append their record and change segments in one critical section).
+pub fn append_raw_locked(
+    _lock: &WriterLock,
+    paths: &StorePaths,
+    opts: &StoreOptions,
+    owner: &Ownership,
+    events: &mut dyn Iterator<Item = &[u8]>,
+    ctx: &AppendContext,
+) -> Result<AppendReceipt> {
     let listing = segment::list(&paths.segments)?;
     let tail = Tail::load(&listing.segments)?;
     let mut w = SegmentWriter {
