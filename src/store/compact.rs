@@ -167,9 +167,10 @@ impl Store {
                     }
                     (None, None) => {
                         // The active segment (never rewritten here).
-                        if let Some(prev) = prev_deleted.take() {
+                        if let Some(prev) = prev_deleted {
                             if let Some(first) = first_id_of(seg)? {
                                 removal.anchors.push((first, prev.to_hex()));
+                                prev_deleted = None;
                             }
                         }
                         removal.bytes_after += bytes_of(seg);
@@ -231,6 +232,11 @@ impl Store {
             return Ok((removal, None));
         }
         let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        if let Some(prev) = prev_deleted {
+            // Everything up to the head goes: the record itself follows a deleted line.
+            let next_id = self.last_id()? + 1;
+            removal.anchors.push((next_id, prev.to_hex()));
+        }
         let event = record(&removal);
         let mut ev = [event];
         let receipt = self.append_locked(&lock, &mut ev, ctx)?;
