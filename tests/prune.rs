@@ -231,3 +231,48 @@ fn bad_prune_flags_change_nothing() {
     }
     assert_eq!(before, env.ok(&["export"]));
 }
+
+#[test]
+fn vacuum_merges_small_segments_keeping_ids_and_chain() {
+    let env = setup(240); // 10 small daily segments
+    env.ok(&["recent", "--limit", "1"]); // build the index on the old layout
+    std::fs::create_dir(env.data.join("compact-999999")).unwrap();
+    std::fs::write(env.data.join("state-leftover"), b"x").unwrap();
+    let before = env.ok(&["export"]);
+    let sealed_before = env.segment_files(".jsonl.zst").len();
+    assert!(sealed_before >= 9);
+    assert_eq!(env.ok(&["vacuum"]), "vacuum completed\n");
+    assert_eq!(env.segment_files(".jsonl.zst").len(), 1, "merged into one");
+    assert!(
+        !env.data.join("compact-999999").exists(),
+        "leftover removed"
+    );
+    assert!(
+        env.data.join("state-leftover").exists(),
+        "foreign files are not touched"
+    );
+    let after = env.ok(&["export"]);
+    assert!(
+        after.starts_with(&before),
+        "events, ids and bytes unchanged"
+    );
+    let v = env.run(&["verify"]);
+    assert!(v.status.success(), "{}", util::stdout(&v));
+    let last: Value = serde_json::from_str(after.lines().last().unwrap()).unwrap();
+    assert_eq!(last["message"], "vacuum completed");
+    assert_eq!(last["classification"], "maintenance_vacuum");
+    assert_eq!(last["meta"]["optimize"], true);
+    // Queries read the merged segment through the refreshed index.
+    let j = env.ok(&["timeline", "a5", "--format", "json"]);
+    assert!(j.contains("\"message\":\"m5\""), "{j}");
+    // zstdcat reads the merged segment.
+    let seg = env.segment_files(".jsonl.zst").pop().unwrap();
+    let out = std::process::Command::new("zstdcat")
+        .arg(&seg)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 240);
+    // Again: nothing left to merge, still one record.
+    assert_eq!(env.ok(&["vacuum"]), "vacuum completed\n");
+    assert!(env.run(&["verify"]).status.success());
+}

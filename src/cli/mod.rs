@@ -2,8 +2,10 @@
 //! dispatch to one function per command. Errors from every layer end up in [`CliError`], which
 //! `main` prints once as a Dokku-style ` !     message` line.
 
+mod backup;
 mod demo;
 mod deploy_status;
+mod doctor;
 mod export;
 pub mod hook;
 mod import;
@@ -14,6 +16,8 @@ mod prune;
 mod settings_cmd;
 mod show;
 mod status;
+mod tail;
+mod vacuum;
 mod verify;
 
 use std::path::PathBuf;
@@ -45,8 +49,13 @@ pub struct Args {
 pub enum Command {
     /// Health: version, data dir, format, events, segments, bytes, last event.
     Status,
+    /// Deep checks: permissions, every checksum and the chain, index, stale state, leftovers,
+    /// free space, settings, filesystem; exit 1 on any issue.
+    Doctor,
     /// Check every checksum and the tamper-evidence chain; exit 1 on failure.
     Verify(verify::VerifyArgs),
+    /// The newest events, oldest first; with --follow, stream new ones as they land.
+    Tail(tail::TailArgs),
     /// Append events from another export (new ids, original times kept).
     Import(import::ImportArgs),
     /// Write events oldest first as JSONL, JSON or CSV.
@@ -65,6 +74,14 @@ pub enum Command {
     Reindex,
     /// Delete events older than DAYS (whole segments, boundary rewritten); dry run without --yes.
     Prune(prune::PruneArgs),
+    /// Merge small sealed segments, optimise the index, remove leftovers.
+    Vacuum,
+    /// Consistent, verifiable backup by file copy (hard links); prints where.
+    Backup(backup::BackupArgs),
+    /// Replace the data with a backup, after verifying it; dry run without --yes.
+    Restore(backup::RestoreArgs),
+    /// Delete backups older than DAYS; dry run without --yes.
+    PruneBackups(backup::PruneBackupsArgs),
     /// Bring the data directory to the current format (initialises a new one); idempotent.
     Migrate(migrate::MigrateArgs),
     /// One event: every field and the whole meta.
@@ -185,6 +202,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let ctx = Context::new(args.data_dir)?;
     match args.command {
         Command::Status => status::run(&ctx),
+        Command::Doctor => doctor::run(&ctx),
+        Command::Tail(a) => tail::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
@@ -196,6 +215,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Search(a) => list::search(&ctx, a),
         Command::Reindex => list::reindex(&ctx),
         Command::Prune(a) => prune::run(&ctx, a),
+        Command::Vacuum => vacuum::run(&ctx),
+        Command::Backup(a) => backup::run_backup(&ctx, a),
+        Command::Restore(a) => backup::run_restore(&ctx, a),
+        Command::PruneBackups(a) => backup::run_prune_backups(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::ReportDeployStatus(a) => deploy_status::run(&ctx, a),
         Command::Get(a) => settings_cmd::get(&ctx, a),

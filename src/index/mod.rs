@@ -382,6 +382,7 @@ impl EventIndex {
         let fresh = Self::open_or_create_at(&tmp)?;
         let done = fresh.catch_up(store, progress)?;
         fresh.merge_all()?;
+        fresh.share_files();
         drop(fresh);
         if live.exists() {
             std::fs::rename(&live, &old).map_err(io(&live))?;
@@ -393,6 +394,19 @@ impl EventIndex {
         }
         let _ = std::fs::remove_dir_all(&old);
         Ok(done)
+    }
+
+    /// Gives every index file the data directory's owner and mode 0660: tantivy creates them
+    /// 0600/0644 for whoever ran the query, and root and dokku must both be able to use them.
+    pub fn share_files(&self) {
+        let owner = crate::store::Ownership::from_env();
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_file()) {
+                    let _ = owner.apply(&e.path(), 0o660);
+                }
+            }
+        }
     }
 
     /// The index directory.
@@ -495,6 +509,7 @@ impl EventIndex {
         writer
             .wait_merging_threads()
             .map_err(tantivy_err(&self.dir))?;
+        self.share_files();
         Ok(CatchUp {
             indexed,
             hwm: new_mark.hwm,
@@ -554,6 +569,7 @@ impl EventIndex {
         writer
             .wait_merging_threads()
             .map_err(tantivy_err(&self.dir))?;
+        self.share_files();
         Ok(())
     }
 
@@ -642,6 +658,7 @@ impl EventIndex {
         writer
             .wait_merging_threads()
             .map_err(tantivy_err(&self.dir))?;
+        self.share_files();
         Ok(())
     }
 
@@ -656,6 +673,7 @@ impl EventIndex {
         writer
             .wait_merging_threads()
             .map_err(tantivy_err(&self.dir))?;
+        self.share_files();
         Ok(())
     }
 
@@ -679,6 +697,7 @@ impl EventIndex {
         writer
             .wait_merging_threads()
             .map_err(tantivy_err(&self.dir))?;
+        self.share_files();
         Ok(())
     }
 }

@@ -461,3 +461,193 @@ fn first_id_of(seg: &SegmentFiles) -> Result<Option<u64>> {
     })?;
     Ok(first)
 }
+
+/// What a merge of small sealed segments did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Merge {
+    /// Groups merged (each became one segment).
+    pub groups: u64,
+    /// Segment files before the merge that are gone now (first ids), including the group heads
+    /// that were replaced in place.
+    pub old_segments: Vec<u64>,
+    /// First ids of the merged segments.
+    pub new_segments: Vec<u64>,
+}
+
+impl Store {
+    /// Merges runs of consecutive small sealed segments (each under a quarter of
+    /// `segment_max_bytes` of plain JSONL) into segments of at most `segment_max_bytes`, lines
+    /// copied byte for byte (ids and chain unchanged), then appends `record(&merge)`. The active
+    /// segment is never touched.
+    pub fn merge_small_segments(
+        &self,
+        record: &dyn Fn(&Merge) -> Event,
+        ctx: &AppendContext,
+    ) -> Result<Merge> {
+        self.check_readable()?;
+        let segments = self.segments()?;
+        let max = self.opts.segment_max_bytes;
+        let mut groups: Vec<Vec<(SegmentFiles, Trailer)>> = Vec::new();
+        let mut current: Vec<(SegmentFiles, Trailer)> = Vec::new();
+        let mut current_bytes = 0u64;
+        let sealed_count = segments.len().saturating_sub(1);
+        for seg in segments.iter().take(sealed_count) {
+            let trailer = match &seg.sealed {
+                Some(p) => Trailer::read(p)?,
+                None => None,
+            };
+            let small = trailer.as_ref().filter(|t| t.plain_bytes < max / 4);
+            match small {
+                Some(t) if current_bytes + t.plain_bytes <= max => {
+                    current_bytes += t.plain_bytes;
+                    current.push((seg.clone(), t.clone()));
+                }
+                Some(t) => {
+                    groups.push(std::mem::take(&mut current));
+                    current_bytes = t.plain_bytes;
+                    current.push((seg.clone(), t.clone()));
+                }
+                None => {
+                    groups.push(std::mem::take(&mut current));
+                    current_bytes = 0;
+                }
+            }
+        }
+        groups.push(current);
+        groups.retain(|g| g.len() > 1);
+        let mut merge = Merge::default();
+        if groups.is_empty() {
+            return Ok(merge);
+        }
+        let staging = self
+            .paths
+            .root
+            .join(format!("compact-{}", std::process::id()));
+        fsutil::ensure_dir(&staging, &self.owner)?;
+        let mut staged: Vec<(u64, PathBuf, Vec<SegmentFiles>)> = Vec::new();
+        let built = (|| -> Result<()> {
+            for group in &groups {
+                let first = &group[0].1;
+                let last = &group[group.len() - 1].1;
+                let plain = staging.join(format!("{}.merge", first.first_id));
+                let file = File::create(&plain).map_err(StoreError::io("create", &plain))?;
+                let mut out = BufWriter::new(file);
+                let mut count = 0u64;
+                let mut write_err = None;
+                for (seg, _) in group {
+                    let _flow = scan_segment(seg, false, &mut |item| {
+                        if let ScanItem::Line { line, .. } = item {
+                            count += 1;
+                            if let Err(e) =
+                                out.write_all(line.raw).and_then(|()| out.write_all(b"\n"))
+                            {
+                                write_err = Some(e);
+                                return ControlFlow::Break(());
+                            }
+                        }
+                        ControlFlow::Continue(())
+                    })?;
+                }
+                if let Some(e) = write_err {
+                    return Err(StoreError::io("write", &plain)(e));
+                }
+                out.flush().map_err(StoreError::io("write", &plain))?;
+                drop(out);
+                let plain_bytes = fs::metadata(&plain)
+                    .map_err(StoreError::io("stat", &plain))?
+                    .len();
+                let trailer = Trailer {
+                    format: super::FORMAT_VERSION,
+                    first_id: first.first_id,
+                    last_id: last.last_id,
+                    count,
+                    first_ts: first.first_ts.clone(),
+                    last_ts: last.last_ts.clone(),
+                    chain_head: last.chain_head,
+                    plain_bytes,
+                };
+                let sealed = segment::seal(
+                    &plain,
+                    plain_bytes,
+                    &trailer,
+                    self.opts.zstd_level,
+                    &self.owner,
+                )?;
+                let _ = fs::remove_file(&plain);
+                staged.push((
+                    first.first_id,
+                    sealed,
+                    group.iter().map(|(s, _)| s.clone()).collect(),
+                ));
+            }
+            Ok(())
+        })();
+        if let Err(e) = built {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        for (first, _, olds) in &staged {
+            merge.groups += 1;
+            merge.new_segments.push(*first);
+            merge.old_segments.extend(olds.iter().map(|s| s.first_id));
+        }
+        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        let mut ev = [record(&merge)];
+        self.append_locked(&lock, &mut ev, ctx)?;
+        for (first, sealed, olds) in &staged {
+            let target = self.paths.segments.join(format!(
+                "{}{}",
+                segment::stem(*first),
+                segment::SEALED_SUFFIX
+            ));
+            fs::rename(sealed, &target).map_err(StoreError::io("rename", &target))?;
+            for old in olds {
+                if old.first_id == *first {
+                    if let Some(p) = &old.plain {
+                        let _ = fs::remove_file(p);
+                    }
+                } else {
+                    remove_segment_files(old)?;
+                }
+            }
+        }
+        fsutil::sync_dir(&self.paths.segments)?;
+        drop(lock);
+        let _ = fs::remove_dir_all(&staging);
+        Ok(merge)
+    }
+
+    /// Leftovers of interrupted work in the data directory (temp files, staging directories of
+    /// compaction, reindex, restore), for `vacuum` to remove and `doctor` to report.
+    pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        let mut out = self.listing()?.temp_files;
+        let mine = std::process::id();
+        for dir in [&self.paths.root, &self.paths.root.join("state")] {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ours = [
+                    "compact-",
+                    "index.tmp-",
+                    "index.old-",
+                    "segments.restore-",
+                    "segments.old-",
+                    ".FORMAT.tmp",
+                    "correlation.json.tmp-",
+                ]
+                .iter()
+                .any(|p| name.starts_with(p));
+                // Skip work in progress: names end in the pid of the process doing it.
+                let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+                let running =
+                    pid.is_some_and(|p| p == mine || Path::new(&format!("/proc/{p}")).exists());
+                if ours && !running {
+                    out.push(e.path());
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -14,6 +14,7 @@
 //! <data dir>/quarantine/   bytes cut off by torn-tail repairs, kept as evidence
 //! ```
 
+pub mod backup;
 pub mod compact;
 pub mod error;
 pub mod follow;
