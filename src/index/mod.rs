@@ -127,7 +127,9 @@ pub fn schema() -> (Schema, Fields) {
     let fields = Fields {
         id: b.add_u64_field("id", fast.clone()),
         ts: b.add_i64_field("ts", fast.clone()),
-        seg: b.add_u64_field("seg", fast.clone()),
+        // Indexed too (a few hundred distinct values: tiny postings) so prune and vacuum delete a
+        // segment's documents by term instead of scanning a column per segment.
+        seg: b.add_u64_field("seg", NumericOptions::default().set_indexed().set_fast()),
         off: b.add_u64_field("off", fast),
         app: b.add_text_field("app", raw.clone()),
         category: b.add_text_field("category", raw.clone()),
@@ -494,13 +496,7 @@ impl EventIndex {
             return Err(tantivy_err(&self.dir)(e));
         }
         for seg in removed {
-            let t = Term::from_field_u64(self.fields.seg, seg);
-            writer
-                .delete_query(Box::new(tantivy::query::RangeQuery::new(
-                    std::ops::Bound::Included(t.clone()),
-                    std::ops::Bound::Included(t),
-                )))
-                .map_err(tantivy_err(&self.dir))?;
+            writer.delete_term(Term::from_field_u64(self.fields.seg, seg));
         }
         let mut prepared = writer.prepare_commit().map_err(tantivy_err(&self.dir))?;
         prepared.set_payload(&new_mark.payload());
@@ -582,33 +578,57 @@ impl EventIndex {
     }
 
     /// Every live document matching `query`, as event ids grouped by segment (first id).
+    /// Walks each index segment's matches with the id and segment columns at hand (no set of
+    /// document addresses), then builds the sets in bulk from sorted vectors.
     pub fn matching_ids(
         &self,
         query: &dyn tantivy::query::Query,
     ) -> Result<std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>>, IndexError> {
+        use tantivy::query::EnableScoring;
+        use tantivy::{DocSet, TERMINATED};
         let reader = self.index.reader().map_err(tantivy_err(&self.dir))?;
         let searcher = reader.searcher();
-        let docs = searcher
-            .search(query, &tantivy::collector::DocSetCollector)
+        let weight = query
+            .weight(EnableScoring::disabled_from_searcher(&searcher))
             .map_err(tantivy_err(&self.dir))?;
-        let mut out: std::collections::BTreeMap<u64, std::collections::BTreeSet<u64>> =
-            Default::default();
-        let mut cols = std::collections::HashMap::new();
-        for addr in docs {
-            let seg_reader = searcher.segment_reader(addr.segment_ord);
-            if let std::collections::hash_map::Entry::Vacant(slot) = cols.entry(addr.segment_ord) {
-                let ff = seg_reader.fast_fields();
-                let id = ff.u64("id").map_err(tantivy_err(&self.dir))?;
-                let seg = ff.u64("seg").map_err(tantivy_err(&self.dir))?;
-                slot.insert((id, seg));
-            }
-            if let Some((id, seg)) = cols.get(&addr.segment_ord) {
-                if let (Some(i), Some(s)) = (id.first(addr.doc_id), seg.first(addr.doc_id)) {
-                    out.entry(s).or_default().insert(i);
+        let mut by_seg: std::collections::HashMap<u64, Vec<u64>> = Default::default();
+        for seg_reader in searcher.segment_readers() {
+            let ff = seg_reader.fast_fields();
+            let ids = ff.u64("id").map_err(tantivy_err(&self.dir))?;
+            let segs = ff.u64("seg").map_err(tantivy_err(&self.dir))?;
+            let alive = seg_reader.alive_bitset();
+            let mut scorer = weight
+                .scorer(seg_reader, 1.0)
+                .map_err(tantivy_err(&self.dir))?;
+            let mut doc = scorer.doc();
+            let mut last_seg = u64::MAX;
+            let mut bucket: Vec<u64> = Vec::new();
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    if let (Some(i), Some(s)) = (ids.first(doc), segs.first(doc)) {
+                        if s != last_seg {
+                            if !bucket.is_empty() {
+                                by_seg.entry(last_seg).or_default().append(&mut bucket);
+                            }
+                            last_seg = s;
+                        }
+                        bucket.push(i);
+                    }
                 }
+                doc = scorer.advance();
+            }
+            if !bucket.is_empty() {
+                by_seg.entry(last_seg).or_default().append(&mut bucket);
             }
         }
-        Ok(out)
+        Ok(by_seg
+            .into_iter()
+            .map(|(seg, mut ids)| {
+                ids.sort_unstable();
+                ids.dedup();
+                (seg, ids.into_iter().collect())
+            })
+            .collect())
     }
 
     /// After segments were deleted or rewritten (prune, vacuum): drops the documents of the
@@ -622,13 +642,7 @@ impl EventIndex {
     ) -> Result<(), IndexError> {
         let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
         for seg in old {
-            let t = Term::from_field_u64(self.fields.seg, *seg);
-            writer
-                .delete_query(Box::new(tantivy::query::RangeQuery::new(
-                    std::ops::Bound::Included(t.clone()),
-                    std::ops::Bound::Included(t),
-                )))
-                .map_err(tantivy_err(&self.dir))?;
+            writer.delete_term(Term::from_field_u64(self.fields.seg, *seg));
         }
         let mark = high_water_mark(&self.index);
         let mut failure = None;
