@@ -30,6 +30,15 @@ pub fn run(ctx: &Context, args: LifecycleArgs) -> Result<(), CliError> {
             if done == Migrated::Initialised {
                 println!("dokku-audit: initialized {}", ctx.data_dir.display());
             }
+            // The SQLite plugin this one replaces kept its history here.
+            let old = ctx.data_dir.join("audit.db");
+            if old.is_file() {
+                println!(
+                    "dokku-audit: found {} from the SQLite audit plugin; import its history with: dokku audit:import-sqlite {}",
+                    old.display(),
+                    old.display()
+                );
+            }
             Ok(())
         }
         "update" => {

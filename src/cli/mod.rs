@@ -7,6 +7,7 @@ mod demo;
 mod deploy_status;
 mod doctor;
 mod export;
+mod generate;
 pub mod hook;
 mod import;
 mod lifecycle;
@@ -92,6 +93,10 @@ pub enum Command {
     Get(settings_cmd::GetArgs),
     /// Store a runtime setting (validated).
     Set(settings_cmd::SetArgs),
+    /// Print a shell completion script (bash, zsh, fish, …).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
     /// What the plugin's install/update/uninstall/dependencies triggers run.
     #[command(hide = true)]
     PluginLifecycle(lifecycle::LifecycleArgs),
@@ -224,6 +229,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Get(a) => settings_cmd::get(&ctx, a),
         Command::Set(a) => settings_cmd::set(&ctx, a),
         Command::PluginLifecycle(a) => lifecycle::run(&ctx, a),
+        Command::Completions(a) => generate::completions(a),
+        Command::Man => generate::man(),
     }
 }
 
