@@ -40,13 +40,18 @@ pub fn run(mut ctx: Context, args: DemoArgs) -> Result<(), CliError> {
     let receipt = store.append(&mut events, &ctx.maintenance_append("manual"))?;
     let stats = store.stats()?;
     let report = store.verify()?;
-    println!(
+    // One write at the end: `demo | head` closing the pipe is a quiet stop, not a panic.
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
         "dokku-audit demo: {} events over {} days in {}",
         events.len(),
         args.days,
         ctx.data_dir.display()
     );
-    println!(
+    let _ =
+        writeln!(out,
         "segments: {} ({} sealed, {} sealed during the append), {} bytes on disk ({:.1} B/event)",
         stats.segments,
         stats.sealed_segments,
@@ -54,13 +59,14 @@ pub fn run(mut ctx: Context, args: DemoArgs) -> Result<(), CliError> {
         stats.bytes_on_disk,
         stats.bytes_on_disk as f64 / stats.events.max(1) as f64
     );
-    println!(
+    let _ = writeln!(
+        out,
         "verify: {} ({} events, chain head {})",
         if report.ok() { "ok" } else { "FAILED" },
         report.events,
         report.chain_head
     );
-    println!("\nnewest {} events:", args.show);
+    let _ = writeln!(out, "\nnewest {} events:", args.show);
     let mut rows: std::collections::VecDeque<Vec<String>> = Default::default();
     store.scan(&mut |item| {
         if let ScanItem::Line { line, .. } = item {
@@ -82,7 +88,8 @@ pub fn run(mut ctx: Context, args: DemoArgs) -> Result<(), CliError> {
         std::ops::ControlFlow::Continue(())
     })?;
     let rows: Vec<Vec<String>> = rows.into();
-    print!(
+    let _ = write!(
+        out,
         "{}",
         table::render(
             &[
@@ -100,12 +107,20 @@ pub fn run(mut ctx: Context, args: DemoArgs) -> Result<(), CliError> {
         )
     );
     let dir = ctx.data_dir.display();
-    println!("\ntry:");
-    println!("  ls -l {dir}/segments");
-    println!(
+    let _ = writeln!(out, "\ntry:");
+    let _ = writeln!(out, "  ls -l {dir}/segments");
+    let _ =
+        writeln!(out,
         "  zstdcat {dir}/segments/*.jsonl.zst | jq -c 'select(.category==\"deploy\")' | head -3"
     );
-    println!("  dokku-audit --data-dir {dir} export --format csv --app api | head");
-    println!("  dokku-audit --data-dir {dir} verify");
+    let _ = writeln!(
+        out,
+        "  dokku-audit --data-dir {dir} export --format csv --app api | head"
+    );
+    let _ = writeln!(out, "  dokku-audit --data-dir {dir} verify");
+    use std::io::Write as _;
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(CliError::output("stdout"))?;
     Ok(())
 }
