@@ -16,6 +16,7 @@ mod migrate;
 mod prune;
 mod settings_cmd;
 mod show;
+mod sqlite_import;
 mod status;
 mod tail;
 mod vacuum;
@@ -93,6 +94,8 @@ pub enum Command {
     Get(settings_cmd::GetArgs),
     /// Store a runtime setting (validated).
     Set(settings_cmd::SetArgs),
+    /// Move the history of the old SQLite plugin (audit.db) into segments.
+    ImportSqlite(sqlite_import::ImportSqliteArgs),
     /// Print a shell completion script (bash, zsh, fish, …).
     Completions(generate::CompletionsArgs),
     /// Print the man page (roff).
@@ -229,6 +232,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Get(a) => settings_cmd::get(&ctx, a),
         Command::Set(a) => settings_cmd::set(&ctx, a),
         Command::PluginLifecycle(a) => lifecycle::run(&ctx, a),
+        Command::ImportSqlite(a) => sqlite_import::run(&ctx, a),
         Command::Completions(a) => generate::completions(a),
         Command::Man => generate::man(),
     }

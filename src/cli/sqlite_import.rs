@@ -1,0 +1,259 @@
+//! `import-sqlite <audit.db> [--again]`: moves a host's history from pruvon/dokku-audit's SQLite
+//! database (reference §2.3) into segments: every column mapped, times and order kept (by the old
+//! id), new ids assigned (the old one kept as `meta.sqlite_id`), one batch with a
+//! `maintenance`/`import` marker, refused a second time unless `--again`.
+//!
+//! The database is read with the `sqlite3` command-line tool in JSON mode rather than a Rust
+//! SQLite crate: no C library compiled into the binary (which runs before every `dokku`
+//! command), and the tool is present wherever the old plugin ran — it required it.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::process::Command;
+
+use clap::Args as ClapArgs;
+use serde_json::{Map, Value};
+
+use super::{CliError, Context};
+use crate::event::actor::actor_label;
+use crate::record::Event;
+use crate::store::ScanItem;
+
+/// Arguments of `import-sqlite`.
+#[derive(Debug, ClapArgs)]
+pub struct ImportSqliteArgs {
+    /// The old plugin's database (usually /var/lib/dokku/data/dokku-audit/audit.db).
+    #[arg(value_name = "AUDIT_DB")]
+    pub path: String,
+    /// Import it even though it was imported before.
+    #[arg(long)]
+    pub again: bool,
+}
+
+/// The old plugin's `PRAGMA application_id` ("DAUD").
+const APPLICATION_ID: i64 = 1_145_132_356;
+/// Rows per `sqlite3` call.
+const PAGE: u64 = 50_000;
+
+fn sqlite(db: &Path, sql: &str) -> Result<Vec<Value>, CliError> {
+    let out = Command::new("sqlite3")
+        .arg("-readonly")
+        .arg("-json")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "cannot run sqlite3 ({e}); install it (apt-get install sqlite3) to import {}",
+                db.display()
+            ))
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or("sqlite3 failed").trim();
+        return Err(CliError::Usage(format!(
+            "{} is not a readable SQLite database: {first}",
+            db.display()
+        )));
+    }
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    match serde_json::from_slice(&out.stdout) {
+        Ok(Value::Array(rows)) => Ok(rows),
+        _ => Err(CliError::Usage(format!(
+            "unexpected output from sqlite3 for {}",
+            db.display()
+        ))),
+    }
+}
+
+fn text(row: &Value, k: &str) -> Option<String> {
+    match row.get(k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// One old row as an event (id 0: assigned at append). `unparsable` counts odd `meta_json`.
+fn event_of(row: &Value, unparsable: &mut u64) -> Result<Event, CliError> {
+    let old_id = row.get("id").and_then(Value::as_u64).unwrap_or(0);
+    let bad = |what: &str| CliError::ImportLine {
+        line: old_id as usize,
+        message: format!("row id {old_id}: {what}"),
+    };
+    let ts = text(row, "ts").ok_or_else(|| bad("ts is missing"))?;
+    let mut meta = match text(row, "meta_json") {
+        Some(raw) => match serde_json::from_str::<Value>(&raw) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                *unparsable += 1;
+                let mut m = Map::new();
+                m.insert("sqlite_meta_raw".into(), Value::from(raw));
+                m
+            }
+        },
+        None => Map::new(),
+    };
+    meta.insert("sqlite_id".into(), Value::from(old_id));
+    let actor_type = text(row, "actor_type").unwrap_or_else(|| "system".into());
+    let actor_name = text(row, "actor_name").filter(|n| !n.is_empty());
+    let label = actor_label(&actor_type, actor_name.as_deref(), &meta);
+    let nonempty = |k: &str, default: &str| {
+        text(row, k)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_string())
+    };
+    let event = Event {
+        id: 0,
+        created_at: text(row, "created_at").unwrap_or_else(|| ts.clone()),
+        ts,
+        app: text(row, "app"),
+        category: nonempty("category", "unknown"),
+        action: nonempty("action", "unknown"),
+        status: nonempty("status", "success"),
+        classification: text(row, "classification"),
+        source_trigger: nonempty("source_trigger", "unknown"),
+        source_type: text(row, "source_type"),
+        image_tag: text(row, "image_tag"),
+        rev: text(row, "rev"),
+        actor_type: if actor_type.is_empty() {
+            "system".into()
+        } else {
+            actor_type
+        },
+        actor_name,
+        actor_label: label,
+        correlation_id: text(row, "correlation_id"),
+        message: text(row, "message").unwrap_or_default(),
+        meta,
+    };
+    event.validate().map_err(|e| bad(&e.to_string()))?;
+    Ok(event)
+}
+
+/// Runs `import-sqlite`.
+pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
+    let db = Path::new(&a.path);
+    if !db.is_file() {
+        return Err(CliError::Usage(format!("no such file: {}", db.display())));
+    }
+    let abs = std::fs::canonicalize(db)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| a.path.clone());
+    let id = sqlite(db, "PRAGMA application_id;")?;
+    let app_id = id
+        .first()
+        .and_then(|r| r.get("application_id"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let has_events = !sqlite(
+        db,
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='events';",
+    )?
+    .is_empty();
+    if app_id != APPLICATION_ID || !has_events {
+        return Err(CliError::Usage(format!(
+            "{} is not a dokku-audit SQLite database (application_id {app_id}, expected {APPLICATION_ID})",
+            db.display()
+        )));
+    }
+    let store = ctx.store()?;
+    if !a.again && store.check_readable().is_ok() {
+        let mut earlier: Option<(u64, u64)> = None;
+        store.scan(&mut |item| {
+            if let ScanItem::Line { line, .. } = item {
+                let open = line.event_open;
+                let is_marker = crate::store::line::memfind(open, b"\"sqlite_path\"").is_some()
+                    && crate::store::line::memfind(open, b"\"category\":\"maintenance\"").is_some();
+                if is_marker {
+                    if let Ok(ev) =
+                        Event::from_json_text(&String::from_utf8_lossy(&line.event_json()))
+                    {
+                        if ev.meta.get("sqlite_path").and_then(Value::as_str) == Some(abs.as_str())
+                        {
+                            let n = ev
+                                .meta
+                                .get("imported_count")
+                                .and_then(Value::as_u64)
+                                .unwrap_or(0);
+                            earlier = Some((ev.id.saturating_sub(n), ev.id.saturating_sub(1)));
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some((lo, hi)) = earlier {
+            return Err(CliError::Usage(format!(
+                "{} was already imported (events {lo}..{hi}); pass --again to import it a second time",
+                db.display()
+            )));
+        }
+    }
+    let mut events: Vec<Event> = Vec::new();
+    let mut unparsable = 0u64;
+    let mut after = 0u64;
+    loop {
+        let rows = sqlite(
+            db,
+            &format!(
+                "SELECT id, ts, app, category, action, status, classification, source_trigger, \
+                 source_type, image_tag, rev, actor_type, actor_name, correlation_id, message, \
+                 meta_json, created_at FROM events WHERE id > {after} ORDER BY id LIMIT {PAGE};"
+            ),
+        )?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            after = row.get("id").and_then(Value::as_u64).unwrap_or(after);
+            events.push(event_of(row, &mut unparsable)?);
+        }
+        if (rows.len() as u64) < PAGE {
+            break;
+        }
+    }
+    let count = events.len();
+    if count == 0 {
+        println!("imported events: 0");
+        return Ok(());
+    }
+    let append = ctx.maintenance_append("manual");
+    let first_old = events[0]
+        .meta
+        .get("sqlite_id")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let last_old = events[count - 1]
+        .meta
+        .get("sqlite_id")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut meta = Map::new();
+    meta.insert("imported_count".into(), Value::from(count as u64));
+    meta.insert("source".into(), Value::from("sqlite"));
+    meta.insert("sqlite_path".into(), Value::from(abs));
+    meta.insert("first_ts".into(), Value::from(events[0].ts.clone()));
+    meta.insert("last_ts".into(), Value::from(events[count - 1].ts.clone()));
+    meta.insert("sqlite_first_id".into(), first_old);
+    meta.insert("sqlite_last_id".into(), last_old);
+    meta.insert("meta_unparsable".into(), Value::from(unparsable));
+    events.push(Event::maintenance(
+        "import",
+        format!("imported {count} event(s) from the SQLite plugin"),
+        meta,
+        &append.now,
+        "manual",
+        &append.actor,
+    ));
+    let receipt = store.append(&mut events, &append)?;
+    println!("imported events: {count}");
+    println!(
+        "ids: {}..{}",
+        receipt.first_id,
+        receipt.last_id.saturating_sub(1)
+    );
+    Ok(())
+}

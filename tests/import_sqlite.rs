@@ -1,0 +1,253 @@
+//! `import-sqlite`: a real SQLite database with pruvon/dokku-audit's schema (reference §2.3),
+//! built with the `sqlite3` CLI and holding a few thousand rows with NULLs, unicode and odd meta
+//! JSON, moves into segments: every row arrives in order, `verify` passes, `last-deploys` shows
+//! the same deploys, a second import is refused, bad input is refused without appending.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use util::{assert_dokku_error, TestEnv};
+
+const SCHEMA: &str = "
+PRAGMA application_id = 1145132356; PRAGMA user_version = 5;
+CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, app TEXT NULL,
+  category TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'success',
+  classification TEXT NULL, source_trigger TEXT NOT NULL, source_type TEXT NULL, image_tag TEXT NULL,
+  rev TEXT NULL, actor_type TEXT NOT NULL DEFAULT 'system', actor_name TEXT NULL,
+  correlation_id TEXT NULL, message TEXT NULL, meta_json TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL);
+CREATE TABLE pending_deploys (app TEXT PRIMARY KEY, correlation_id TEXT NOT NULL, source_type TEXT,
+  rev TEXT, metadata_json TEXT NOT NULL DEFAULT '{}', first_seen_ts TEXT NOT NULL, updated_ts TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+fn have_sqlite() -> bool {
+    Command::new("sqlite3").arg("-version").output().is_ok()
+}
+
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn opt(s: Option<&str>) -> String {
+    s.map_or("NULL".into(), q)
+}
+
+/// `n` rows cycling through every kind of oddity.
+fn build_db(dir: &Path, n: usize) -> PathBuf {
+    let db = dir.join("audit.db");
+    let mut sql = String::from(SCHEMA);
+    sql.push_str("BEGIN;\n");
+    let apps = ["api", "ünïcødé", "日本語-app", "web🚀"];
+    let metas = [
+        r#"{}"#,
+        r#"{"keys":["A","B"],"value_redacted":true}"#,
+        r#"{"nested":{"deep":[1,2,{"x":null}]},"ssh_name":"alice","actor_source":"SSH_NAME"}"#,
+        "not json",
+        "",
+        r#"[1,2,3]"#,
+    ];
+    for i in 0..n {
+        let ts = format!(
+            "2026-03-{:02}T{:02}:{:02}:{:02}Z",
+            1 + (i / 3600) % 28,
+            (i / 60) % 24,
+            i % 60,
+            (i * 7) % 60
+        );
+        let app = if i % 10 == 0 { None } else { Some(apps[i % 4]) };
+        let (cat, action, class, trig) = match i % 5 {
+            0 => ("deploy", "finish", "source_deploy", "post-deploy"),
+            1 => ("deploy", "finish", "release_only", "post-deploy"),
+            2 => ("deploy", "finish", "deploy_failed", "report-deploy-status"),
+            3 => ("config", "set", "config_change", "post-config-update"),
+            _ => ("command", "invoke", "dokku_command", "user-auth"),
+        };
+        let status = if class == "deploy_failed" {
+            "error"
+        } else {
+            "success"
+        };
+        let rev = (cat == "deploy").then(|| format!("{i:040x}"));
+        let actor = if i % 3 == 0 { Some("alice") } else { None };
+        let msg = if i % 7 == 0 {
+            None
+        } else {
+            Some(format!("message {i} ✓ «quoted» 'single'"))
+        };
+        sql.push_str(&format!(
+            "INSERT INTO events (ts, app, category, action, status, classification, source_trigger, source_type, image_tag, rev, actor_type, actor_name, correlation_id, message, meta_json, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});\n",
+            q(&ts),
+            opt(app),
+            q(cat),
+            q(action),
+            q(status),
+            q(class),
+            q(trig),
+            opt((cat == "deploy").then_some("git-push")),
+            opt((cat == "deploy").then_some("dokku/api:latest")),
+            opt(rev.as_deref()),
+            q(if actor.is_some() { "user" } else { "system" }),
+            opt(actor),
+            opt((i % 2 == 0).then_some("aud_1712606520000_deadbeef")),
+            opt(msg.as_deref()),
+            q(metas[i % metas.len()]),
+            q(&ts),
+        ));
+    }
+    sql.push_str("COMMIT;\n");
+    let mut child = Command::new("sqlite3")
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    db
+}
+
+fn sqlite_json(db: &Path, sql: &str) -> Vec<Value> {
+    let out = Command::new("sqlite3")
+        .arg("-json")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+#[test]
+fn every_row_arrives_and_deploys_match() {
+    if !have_sqlite() {
+        eprintln!("SKIPPED: sqlite3 not installed");
+        return;
+    }
+    let env = TestEnv::new();
+    let db = build_db(env.tmp.path(), 3000);
+    let out = env.ok(&["import-sqlite", db.to_str().unwrap()]);
+    assert!(out.contains("imported events: 3000"), "{out}");
+    let rows = sqlite_json(&db, "SELECT * FROM events ORDER BY id");
+    let events: Vec<Value> = env
+        .export_events()
+        .into_iter()
+        .filter(|e| e["category"] != "maintenance")
+        .collect();
+    assert_eq!(events.len(), rows.len());
+    for (row, ev) in rows.iter().zip(&events) {
+        assert_eq!(ev["meta"]["sqlite_id"], row["id"]);
+        for k in [
+            "ts",
+            "app",
+            "category",
+            "action",
+            "status",
+            "classification",
+            "source_trigger",
+            "source_type",
+            "image_tag",
+            "rev",
+            "actor_type",
+            "actor_name",
+            "correlation_id",
+            "created_at",
+        ] {
+            assert_eq!(ev[k], row[k], "{k} of row {}", row["id"]);
+        }
+        assert_eq!(
+            ev["message"],
+            row["message"].as_str().map_or(Value::from(""), Value::from)
+        );
+        let raw = row["meta_json"].as_str().unwrap();
+        match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(m)) => {
+                for (k, v) in m {
+                    assert_eq!(ev["meta"][&k], v);
+                }
+            }
+            _ => assert_eq!(ev["meta"]["sqlite_meta_raw"], raw),
+        }
+    }
+    let marker = env.export_events().pop().unwrap();
+    assert_eq!(marker["action"], "import");
+    assert_eq!(marker["meta"]["source"], "sqlite");
+    assert_eq!(marker["meta"]["imported_count"], 3000);
+    assert_eq!(marker["meta"]["meta_unparsable"], 1500);
+    let v = env.run(&["verify"]);
+    assert!(v.status.success(), "{}", util::stdout(&v));
+    // last-deploys shows the same deploys as the old database.
+    let want: Vec<(String, String)> = sqlite_json(
+        &db,
+        "SELECT ts, classification FROM events WHERE category='deploy' AND action='finish' ORDER BY ts DESC, id DESC LIMIT 50",
+    )
+    .iter()
+    .map(|r| (r["ts"].as_str().unwrap().into(), r["classification"].as_str().unwrap().into()))
+    .collect();
+    let got: Vec<(String, String)> = env
+        .ok(&["last-deploys", "--limit", "50", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|e| {
+            (
+                e["ts"].as_str().unwrap().into(),
+                e["classification"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    // Twice by accident: refused, nothing appended; --again does it.
+    let before = env.ok(&["export"]);
+    assert_dokku_error(
+        &env.run(&["import-sqlite", db.to_str().unwrap()]),
+        "already imported",
+    );
+    assert_eq!(before, env.ok(&["export"]));
+    assert!(env
+        .ok(&["import-sqlite", "--again", db.to_str().unwrap()])
+        .contains("imported events: 3000"));
+}
+
+#[test]
+fn bad_databases_are_refused_without_appending() {
+    if !have_sqlite() {
+        eprintln!("SKIPPED: sqlite3 not installed");
+        return;
+    }
+    let env = TestEnv::new();
+    let not_db = env.file("x.db", b"this is not sqlite");
+    assert_dokku_error(
+        &env.run(&["import-sqlite", "/nonexistent/audit.db"]),
+        "no such file",
+    );
+    assert_dokku_error(
+        &env.run(&["import-sqlite", not_db.to_str().unwrap()]),
+        "x.db",
+    );
+    let other = env.tmp.path().join("other.db");
+    let ok = Command::new("sqlite3")
+        .arg(&other)
+        .arg("CREATE TABLE events (id INTEGER);")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert_dokku_error(
+        &env.run(&["import-sqlite", other.to_str().unwrap()]),
+        "not a dokku-audit SQLite database",
+    );
+    let db = build_db(env.tmp.path(), 10);
+    let out = env
+        .command(&["import-sqlite", db.to_str().unwrap()])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_dokku_error(&out, "sqlite3");
+    assert!(!env.data.join("segments").exists(), "nothing appended");
+}
