@@ -639,3 +639,33 @@ fn import_error_line_numbers_hold_across_parallel_chunks() {
     assert_dokku_error(&env.run(&["import", path.to_str().unwrap()]), "line 4322:");
     assert!(!env.data.join("segments").exists() || env.segment_files(".jsonl").is_empty());
 }
+
+#[test]
+fn a_trailer_that_lies_about_times_or_size_is_reported() {
+    use dokku_audit::store::segment::Trailer;
+    let env = TestEnv::new().env("DOKKU_AUDIT_SEGMENT_MAX_BYTES", "65536");
+    let input = demo_jsonl(2_000, 3);
+    let path = env.file("in.jsonl", &input);
+    env.ok(&["import", path.to_str().unwrap()]);
+    assert!(env.run(&["verify"]).status.success());
+    let seg = env.segment_files(".jsonl.zst").remove(0);
+    let bytes = std::fs::read(&seg).unwrap();
+    let t = Trailer::decode_from_end(&bytes).unwrap();
+    let frame_len = t.encode().len();
+    for forge in [
+        |t: &mut Trailer| t.last_ts = "2000-01-01T00:00:00Z".into(),
+        |t: &mut Trailer| t.plain_bytes += 1,
+        |t: &mut Trailer| t.format = 9,
+    ] {
+        let mut bad = t.clone();
+        forge(&mut bad);
+        let mut forged = bytes[..bytes.len() - frame_len].to_vec();
+        forged.extend_from_slice(&bad.encode());
+        std::fs::write(&seg, &forged).unwrap();
+        let out = env.run(&["verify"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert!(stdout(&out).contains("trailer"), "{}", stdout(&out));
+    }
+    std::fs::write(&seg, &bytes).unwrap();
+    assert!(env.run(&["verify"]).status.success());
+}

@@ -87,7 +87,7 @@ pub fn verify(segments: &[SegmentFiles]) -> Result<VerifyReport> {
                     }
                     prev = line.chain;
                     collect_anchors(line.event_open, &mut anchors);
-                    seg_stats.add(id, line.chain);
+                    seg_stats.add(id, &line);
                     report.events += 1;
                     report.last_id = id;
                 }
@@ -132,14 +132,21 @@ struct SegStats {
     first_id: Option<u64>,
     last_id: u64,
     head: ChainHash,
+    first_ts: Option<String>,
+    last_ts: String,
+    plain_bytes: u64,
 }
 
 impl SegStats {
-    fn add(&mut self, id: u64, chain: ChainHash) {
+    fn add(&mut self, id: u64, line: &super::line::CheckedLine<'_>) {
         self.count += 1;
         self.first_id.get_or_insert(id);
         self.last_id = id;
-        self.head = chain;
+        self.head = line.chain;
+        let ts = line.ts().unwrap_or_default();
+        self.first_ts.get_or_insert_with(|| ts.to_string());
+        self.last_ts = ts.to_string();
+        self.plain_bytes += line.raw.len() as u64 + 1;
     }
 }
 
@@ -165,13 +172,19 @@ fn check_trailer(
         && Some(t.first_id) == stats.first_id
         && t.last_id == stats.last_id
         && t.chain_head == stats.head
-        && t.first_id == seg.first_id;
+        && t.first_id == seg.first_id
+        && t.format <= super::FORMAT_VERSION
+        && (stats.count == 0
+            || (Some(&t.first_ts) == stats.first_ts.as_ref()
+                && t.last_ts == stats.last_ts
+                && t.plain_bytes == stats.plain_bytes));
     if !matches {
         problems.push(Problem {
             pos,
             message: format!(
-                "trailer says {} event(s) {}..={} head {}, content has {} event(s) ending at {} head {}",
-                t.count, t.first_id, t.last_id, t.chain_head, stats.count, stats.last_id, stats.head
+                "trailer (format {}) says {} event(s) {}..={} {}..{} {} bytes head {}, content has {} event(s) ending at {} {}..{} {} bytes head {}",
+                t.format, t.count, t.first_id, t.last_id, t.first_ts, t.last_ts, t.plain_bytes, t.chain_head,
+                stats.count, stats.last_id, stats.first_ts.as_deref().unwrap_or("-"), stats.last_ts, stats.plain_bytes, stats.head
             ),
         });
     }
