@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{CliError, Context};
 use crate::record::Event;
-use crate::store::ID_PLACEHOLDER;
+use crate::store::{AppendContext, ID_PLACEHOLDER};
 
 /// Arguments of `import`.
 #[derive(Debug, ClapArgs)]
@@ -47,20 +47,15 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<(), CliError> {
     }
     let store = ctx.store()?;
     let append = ctx.maintenance_append("manual");
-    let mut meta = Map::new();
-    meta.insert("imported_count".into(), Value::from(count as u64));
-    meta.insert("source".into(), Value::from(args.path.clone()));
-    meta.insert("first_ts".into(), Value::from(staged.first_ts.clone()));
-    meta.insert("last_ts".into(), Value::from(staged.last_ts.clone()));
-    let marker = Event::maintenance(
-        "import",
+    let marker = marker(
+        &append,
+        count,
+        &args.path,
+        staged.first_ts.as_deref(),
+        staged.last_ts.as_deref(),
+        Map::new(),
         format!("imported {count} event(s)"),
-        meta,
-        &append.now,
-        "manual",
-        &append.actor,
-    )
-    .to_json_bytes();
+    );
     let mut events = staged
         .spans
         .iter()
@@ -74,6 +69,35 @@ pub fn run(ctx: &Context, args: ImportArgs) -> Result<(), CliError> {
         receipt.last_id.saturating_sub(1)
     );
     Ok(())
+}
+
+/// The `maintenance`/`import` marker event that closes an import batch (canonical bytes, id
+/// placeholder): `imported_count`, `source`, `first_ts`, `last_ts`, then `extra` (which may add
+/// keys or override these).
+pub(super) fn marker(
+    append: &AppendContext,
+    count: usize,
+    source: &str,
+    first_ts: Option<&str>,
+    last_ts: Option<&str>,
+    extra: Map<String, Value>,
+    message: String,
+) -> Vec<u8> {
+    let mut meta = Map::new();
+    meta.insert("imported_count".into(), Value::from(count as u64));
+    meta.insert("source".into(), Value::from(source));
+    meta.insert("first_ts".into(), Value::from(first_ts));
+    meta.insert("last_ts".into(), Value::from(last_ts));
+    meta.extend(extra);
+    Event::maintenance(
+        "import",
+        message,
+        meta,
+        &append.now,
+        "manual",
+        &append.actor,
+    )
+    .to_json_bytes()
 }
 
 fn read_input(path: &str) -> Result<Vec<u8>, CliError> {

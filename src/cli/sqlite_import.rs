@@ -51,6 +51,13 @@ fn sqlite(db: &Path, sql: &str) -> Result<Vec<Value>, CliError> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let first = err.lines().next().unwrap_or("sqlite3 failed").trim();
+        if first.contains("-json") || first.contains("-readonly") {
+            // JSON mode came with SQLite 3.33 (2020); older tools reject the option.
+            return Err(CliError::Usage(format!(
+                "the installed sqlite3 is too old to read {} (needs 3.33 or newer for -json): {first}",
+                db.display()
+            )));
+        }
         return Err(CliError::Usage(format!(
             "{} is not a readable SQLite database: {first}",
             db.display()
@@ -79,9 +86,10 @@ fn text(row: &Value, k: &str) -> Option<String> {
 /// One old row as an event (id 0: assigned at append). `unparsable` counts odd `meta_json`.
 fn event_of(row: &Value, unparsable: &mut u64) -> Result<Event, CliError> {
     let old_id = row.get("id").and_then(Value::as_u64).unwrap_or(0);
-    let bad = |what: &str| CliError::ImportLine {
-        line: old_id as usize,
-        message: format!("row id {old_id}: {what}"),
+    let bad = |what: &str| {
+        CliError::Usage(format!(
+            "events row id {old_id}: {what}; nothing was imported"
+        ))
     };
     let ts = text(row, "ts").ok_or_else(|| bad("ts is missing"))?;
     let mut meta = match text(row, "meta_json") {
@@ -133,6 +141,24 @@ fn event_of(row: &Value, unparsable: &mut u64) -> Result<Event, CliError> {
     Ok(event)
 }
 
+/// Whether `ev` is the marker of an earlier import of this database: same path, or same count
+/// and first/last old id. (`sqlite_path` is the key an earlier build of this command wrote.)
+fn is_marker_of(ev: &Event, abs: &str, total: u64, lo: Option<u64>, hi: Option<u64>) -> bool {
+    let m = &ev.meta;
+    if ev.category != "maintenance" || m.get("source").and_then(Value::as_str) != Some("sqlite") {
+        return false;
+    }
+    let same_path = ["path", "sqlite_path"]
+        .iter()
+        .any(|k| m.get(*k).and_then(Value::as_str) == Some(abs));
+    let num = |k: &str| m.get(k).and_then(Value::as_u64);
+    let same_rows = total > 0
+        && num("imported_count") == Some(total)
+        && num("sqlite_first_id") == lo
+        && num("sqlite_last_id") == hi;
+    same_path || same_rows
+}
+
 /// Runs `import-sqlite`.
 pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
     let db = Path::new(&a.path);
@@ -153,26 +179,43 @@ pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
         "SELECT name FROM sqlite_master WHERE type='table' AND name='events';",
     )?
     .is_empty();
-    if app_id != APPLICATION_ID || !has_events {
+    if app_id != APPLICATION_ID {
         return Err(CliError::Usage(format!(
             "{} is not a dokku-audit SQLite database (application_id {app_id}, expected {APPLICATION_ID})",
             db.display()
         )));
     }
+    if !has_events {
+        return Err(CliError::Usage(format!(
+            "{} is not a dokku-audit SQLite database (it has no events table)",
+            db.display()
+        )));
+    }
+    // What this database holds, to recognise an earlier import of it even from another path.
+    let summary = sqlite(
+        db,
+        "SELECT count(*) AS n, min(id) AS lo, max(id) AS hi FROM events;",
+    )?;
+    let field = |k: &str| {
+        summary
+            .first()
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_u64)
+    };
+    let (total, lo_id, hi_id) = (field("n").unwrap_or(0), field("lo"), field("hi"));
     let store = ctx.store()?;
     if !a.again && store.check_readable().is_ok() {
         let mut earlier: Option<(u64, u64)> = None;
         store.scan(&mut |item| {
             if let ScanItem::Line { line, .. } = item {
                 let open = line.event_open;
-                let is_marker = crate::store::line::memfind(open, b"\"sqlite_path\"").is_some()
+                let maybe = crate::store::line::memfind(open, b"\"source\":\"sqlite\"").is_some()
                     && crate::store::line::memfind(open, b"\"category\":\"maintenance\"").is_some();
-                if is_marker {
+                if maybe {
                     if let Ok(ev) =
                         Event::from_json_text(&String::from_utf8_lossy(&line.event_json()))
                     {
-                        if ev.meta.get("sqlite_path").and_then(Value::as_str) == Some(abs.as_str())
-                        {
+                        if is_marker_of(&ev, &abs, total, lo_id, hi_id) {
                             let n = ev
                                 .meta
                                 .get("imported_count")
@@ -192,7 +235,13 @@ pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let mut events: Vec<Event> = Vec::new();
+    // Every row is checked and encoded before anything is written; the encoded batch (not the
+    // parsed rows) is what stays in memory, one `sqlite3` page of parsed rows at a time.
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    // (ts, old id) of the first and last row.
+    let mut first: Option<(String, u64)> = None;
+    let mut last: Option<(String, u64)> = None;
     let mut unparsable = 0u64;
     let mut after = 0u64;
     loop {
@@ -204,51 +253,54 @@ pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
                  meta_json, created_at FROM events WHERE id > {after} ORDER BY id LIMIT {PAGE};"
             ),
         )?;
-        if rows.is_empty() {
-            break;
+        let page_len = rows.len() as u64;
+        for row in rows {
+            let Some(id) = row.get("id").and_then(Value::as_u64) else {
+                return Err(CliError::Usage(format!(
+                    "{}: an events row has no integer id; nothing was imported",
+                    db.display()
+                )));
+            };
+            after = id;
+            let event = event_of(&row, &mut unparsable)?;
+            let start = bytes.len();
+            bytes.extend_from_slice(&event.to_json_bytes());
+            spans.push((start, bytes.len()));
+            if first.is_none() {
+                first = Some((event.ts.clone(), id));
+            }
+            last = Some((event.ts, id));
         }
-        for row in &rows {
-            after = row.get("id").and_then(Value::as_u64).unwrap_or(after);
-            events.push(event_of(row, &mut unparsable)?);
-        }
-        if (rows.len() as u64) < PAGE {
+        if page_len < PAGE {
             break;
         }
     }
-    let count = events.len();
-    if count == 0 {
+    let (Some((first_ts, first_old)), Some((last_ts, last_old))) = (first, last) else {
         println!("imported events: 0");
         return Ok(());
-    }
+    };
+    let count = spans.len();
     let append = ctx.maintenance_append("manual");
-    let first_old = events[0]
-        .meta
-        .get("sqlite_id")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let last_old = events[count - 1]
-        .meta
-        .get("sqlite_id")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let mut meta = Map::new();
-    meta.insert("imported_count".into(), Value::from(count as u64));
-    meta.insert("source".into(), Value::from("sqlite"));
-    meta.insert("sqlite_path".into(), Value::from(abs));
-    meta.insert("first_ts".into(), Value::from(events[0].ts.clone()));
-    meta.insert("last_ts".into(), Value::from(events[count - 1].ts.clone()));
-    meta.insert("sqlite_first_id".into(), first_old);
-    meta.insert("sqlite_last_id".into(), last_old);
-    meta.insert("meta_unparsable".into(), Value::from(unparsable));
-    events.push(Event::maintenance(
-        "import",
+    let mut extra = Map::new();
+    extra.insert("source".into(), Value::from("sqlite"));
+    extra.insert("path".into(), Value::from(abs));
+    extra.insert("sqlite_first_id".into(), Value::from(first_old));
+    extra.insert("sqlite_last_id".into(), Value::from(last_old));
+    extra.insert("meta_unparsable".into(), Value::from(unparsable));
+    let marker = super::import::marker(
+        &append,
+        count,
+        "sqlite",
+        Some(&first_ts),
+        Some(&last_ts),
+        extra,
         format!("imported {count} event(s) from the SQLite plugin"),
-        meta,
-        &append.now,
-        "manual",
-        &append.actor,
-    ));
-    let receipt = store.append(&mut events, &append)?;
+    );
+    let mut batch = spans
+        .iter()
+        .map(|&(a, b)| &bytes[a..b])
+        .chain(std::iter::once(marker.as_slice()));
+    let receipt = store.append_raw(&mut batch, &append)?;
     println!("imported events: {count}");
     println!(
         "ids: {}..{}",
