@@ -35,3 +35,4 @@ pub mod output;
 
 pub mod cli;
 pub mod demo;
+pub mod serve;

@@ -14,6 +14,7 @@ mod lifecycle;
 mod list;
 mod migrate;
 mod prune;
+mod serve;
 mod settings_cmd;
 mod show;
 mod sqlite_import;
@@ -90,6 +91,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Record a failed deploy reported by an outside system.
     ReportDeployStatus(deploy_status::DeployStatusArgs),
+    /// Read-only HTTP API and web page (loopback by default; token auth).
+    Serve(serve::ServeArgs),
     /// Print a runtime setting.
     Get(settings_cmd::GetArgs),
     /// Store a runtime setting (validated).
@@ -229,6 +232,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::PruneBackups(a) => backup::run_prune_backups(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::ReportDeployStatus(a) => deploy_status::run(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
         Command::Get(a) => settings_cmd::get(&ctx, a),
         Command::Set(a) => settings_cmd::set(&ctx, a),
         Command::PluginLifecycle(a) => lifecycle::run(&ctx, a),

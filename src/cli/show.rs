@@ -76,50 +76,17 @@ fn sorted(v: &Value) -> Value {
 
 /// The `before → after` lines this event can show.
 fn changes(e: &Event) -> Vec<String> {
-    let m = &e.meta;
-    let mut out = Vec::new();
-    let pair = |label: &str, before: Option<&str>, after: Option<&str>| {
-        (before.is_some() || after.is_some())
-            .then(|| format!("{label}: {} → {}", or_dash(before), or_dash(after)))
-    };
-    if e.category == "deploy" && e.action == "finish" {
-        if meta_str(m, "previous_rev").is_some() {
-            out.extend(pair("rev", meta_str(m, "previous_rev"), e.rev.as_deref()));
-        }
-        if meta_str(m, "previous_image_tag").is_some() {
-            out.extend(pair(
-                "image tag",
-                meta_str(m, "previous_image_tag"),
-                e.image_tag.as_deref(),
-            ));
-        }
-    }
-    let list = |k: &str| {
-        m.get(k).and_then(Value::as_array).map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
+    crate::output::changes::changes(e)
+        .into_iter()
+        .map(|c| {
+            format!(
+                "{}: {} → {}",
+                or_dash(Some(&c.label)),
+                or_dash(c.before.as_deref()),
+                or_dash(c.after.as_deref())
+            )
         })
-    };
-    if m.contains_key("domains_before") || m.contains_key("domains_after") {
-        out.extend(pair(
-            "domains",
-            list("domains_before").as_deref(),
-            list("domains_after").as_deref(),
-        ));
-    }
-    if let Some(Value::Object(keys)) = m.get("key_changes") {
-        for (k, v) in keys {
-            let (before, after) = match v.as_str() {
-                Some("added") => ("(unset)", "(set)"),
-                Some("removed") => ("(set)", "(unset)"),
-                _ => ("(set)", "(changed)"),
-            };
-            out.push(format!("config {}: {before} → {after}", or_dash(Some(k))));
-        }
-    }
-    out
+        .collect()
 }
 
 /// The table form: `label: value` lines, then `meta_json:` and the meta pretty-printed with

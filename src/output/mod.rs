@@ -1,6 +1,7 @@
 //! Output formatting: how events are written for people and programs. Nothing here reads the
 //! store; callers hand over events (or their canonical JSON bytes) and a writer.
 
+pub mod changes;
 pub mod csv;
 pub mod list;
 pub mod table;

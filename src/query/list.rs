@@ -392,7 +392,10 @@ fn search_tail(
         .commit()
         .map_err(|e| IndexError::Query(e.to_string()))?;
     let reader = ram.reader().map_err(|e| IndexError::Query(e.to_string()))?;
-    let rows = search(&reader.searcher(), &ram, &fields, q, false)?;
+    // Never ask for more than there is (a count asks for everything).
+    let mut q = q.clone();
+    q.limit = q.limit.min(events.len());
+    let rows = search(&reader.searcher(), &ram, &fields, &q, false)?;
     let rows = rows
         .into_iter()
         .filter_map(|r| {
@@ -488,6 +491,89 @@ fn finish(
         rows.truncate(q.limit);
     }
     Ok((rows, answer))
+}
+
+/// One page of a list query, and how many events match in all.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The rows of the page, newest first.
+    pub rows: Vec<Row>,
+    /// Every matching event (index and tail together).
+    pub total: u64,
+}
+
+/// Answers a list query one page at a time (the HTTP API): `q.limit` is ignored; the rows are
+/// `offset..offset + count` of the newest-first answer, and `total` counts every match. Same
+/// semantics as [`run`], which it calls with `limit = offset + count`.
+pub fn run_page(
+    store: &Store,
+    data_dir: &std::path::Path,
+    q: &ListQuery,
+    offset: usize,
+    count: usize,
+) -> Result<Page, IndexError> {
+    let mut q = q.clone();
+    q.limit = offset.saturating_add(count);
+    let (rows, _) = run(store, data_dir, &q)?;
+    let total = count_matches(store, data_dir, &q)?;
+    Ok(Page {
+        rows: rows.into_iter().skip(offset).collect(),
+        total,
+    })
+}
+
+/// How many events match: the committed index up to its high-water mark, plus the tail after
+/// it (each event counted once, whatever commits land meanwhile).
+pub fn count_matches(
+    store: &Store,
+    data_dir: &std::path::Path,
+    q: &ListQuery,
+) -> Result<u64, IndexError> {
+    let err = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
+    let (indexed, mark) = match EventIndex::open_existing(data_dir).ok().flatten() {
+        Some(index) => {
+            let mark = index::high_water_mark(&index.index);
+            let query = build_query(&index.index, &index.fields, q)?;
+            let upto = BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (
+                    Occur::Must,
+                    Box::new(RangeQuery::new(
+                        Bound::Unbounded,
+                        Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
+                    )),
+                ),
+            ]);
+            let reader: tantivy::IndexReader = index
+                .index
+                .reader_builder()
+                .reload_policy(tantivy::ReloadPolicy::Manual)
+                .try_into()
+                .map_err(err)?;
+            let n = reader
+                .searcher()
+                .search(&upto, &tantivy::collector::Count)
+                .map_err(err)?;
+            (n as u64, mark)
+        }
+        None => (0, index::Mark::default()),
+    };
+    let mut all = q.clone();
+    all.limit = usize::MAX;
+    let (tail, _) = search_tail(store, mark, &all)?;
+    Ok(indexed + tail.len() as u64)
+}
+
+/// Checks a full-text query's syntax without running it: `Err` carries the parser's message.
+pub fn check_text(text: &str) -> Result<(), String> {
+    let (schema, fields) = index::schema();
+    let ram = Index::create_in_ram(schema);
+    let mut parser = QueryParser::for_index(&ram, vec![fields.text]);
+    parser.set_conjunction_by_default();
+    parser
+        .parse_query(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The full events of rows (JSON output): tail rows carry theirs, index rows are fetched from

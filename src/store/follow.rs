@@ -356,6 +356,18 @@ pub struct Tail {
 }
 
 impl Store {
+    /// A follower that serves every event with an id above `after`, from wherever it is (the
+    /// segment that can hold the next id), then what is appended later: resuming a stream
+    /// (`Last-Event-ID`) without loss or duplicates. Takes no lock.
+    pub fn follow_after(&self, after: u64) -> Result<Follower> {
+        self.check_readable()?;
+        Ok(Follower {
+            dir: self.paths.segments.clone(),
+            last_id: after,
+            cursor: None,
+        })
+    }
+
     /// The newest `n` events, oldest first (like `tail -n`), and a follower that serves what is
     /// appended after them. Reads only the segments needed, newest first; takes no lock.
     pub fn tail(&self, n: usize) -> Result<Tail> {

@@ -1,0 +1,72 @@
+//! `serve [--listen ADDR] [--no-auth] [--threads N]` and `serve --rotate-token`: the read-only
+//! HTTP API and web page (see `src/serve/` and docs/serve.md).
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Args as ClapArgs;
+
+use super::{CliError, Context};
+use crate::serve::{self, ServeOptions, Server};
+
+/// Arguments of `serve`.
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default; any other address requires the token).
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// Serve the API without a token (refused unless the address is loopback).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Worker threads for requests.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub threads: usize,
+    /// Replace the token with a new one, print it, and exit (a running server uses it at once).
+    #[arg(long)]
+    pub rotate_token: bool,
+}
+
+/// Runs `serve`.
+pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
+    if a.rotate_token {
+        let token =
+            serve::token::rotate(&ctx.data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+        println!("{token}");
+        eprintln!(
+            "dokku-audit: new token written to {}",
+            serve::token::path(&ctx.data_dir).display()
+        );
+        return Ok(());
+    }
+    let listen: SocketAddr = a.listen.parse().map_err(|_| {
+        CliError::Usage(format!(
+            "--listen must be an address and port (127.0.0.1:8787, [::1]:8787), not {:?}",
+            a.listen
+        ))
+    })?;
+    if !(1..=1024).contains(&a.threads) {
+        return Err(CliError::Usage("--threads must be from 1 to 1024".into()));
+    }
+    let mut opts = ServeOptions::new(listen);
+    opts.no_auth = a.no_auth;
+    opts.threads = a.threads;
+    let server = Server::bind(
+        opts,
+        ctx.data_dir.clone(),
+        ctx.settings.store_options().unwrap_or_default(),
+        ctx.clock.clone(),
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))?;
+    let addr = server
+        .local_addr()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let auth = if a.no_auth {
+        "no token required".to_string()
+    } else {
+        format!("token in {}", serve::token::path(&ctx.data_dir).display())
+    };
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "serving http://{addr}/ ({auth})");
+    let _ = out.flush();
+    server.run().map_err(|e| CliError::Usage(e.to_string()))
+}
