@@ -184,6 +184,7 @@ fn plugin_layout_has_every_trigger_and_command() {
         "get",
         "set",
         "report-deploy-status",
+        "serve",
     ] {
         assert!(
             plugin(&format!("subcommands/{cmd}")).is_file(),
@@ -258,6 +259,7 @@ fn commands_falls_through_silently_without_starting_the_binary() {
             "tail",
             "get",
             "set",
+            "serve",
         ] {
             assert!(
                 text.contains(&format!("dokku audit:{cmd}")),

@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
         opts,
         ctx.data_dir.clone(),
         ctx.settings.store_options().unwrap_or_default(),
-        ctx.clock.clone(),
+        ctx.clock,
     )
     .map_err(|e| CliError::Usage(e.to_string()))?;
     let addr = server

@@ -22,6 +22,9 @@ const PAGE_HTML: &str = include_str!("page.html");
 const PAGE_JS: &str = include_str!("page.js");
 const PAGE_CSS: &str = include_str!("page.css");
 
+/// Most `(` in a `q`.
+pub const MAX_QUERY_NESTING: usize = 32;
+
 /// The parameters `/api/events` accepts.
 pub const EVENT_PARAMS: [&str; 12] = [
     "app",
@@ -172,12 +175,17 @@ pub fn parse_events_params(
             "actor" => q.actor = Some(v.clone()),
             "status" => q.status = Some(v.clone()),
             "classification" => q.classification = Some(v.clone()),
+            "q" if v.trim().is_empty() => {}
             "q" => {
-                if !v.trim().is_empty() {
-                    list::check_text(v)
-                        .map_err(|e| HttpError::bad(format!("q: invalid query: {e}")))?;
-                    q.text = Some(v.clone());
+                // The parser recurses on parentheses: bound the depth, not the stack.
+                if v.bytes().filter(|b| *b == b'(').count() > MAX_QUERY_NESTING {
+                    return Err(HttpError::bad(format!(
+                        "q: at most {MAX_QUERY_NESTING} parentheses"
+                    )));
                 }
+                list::check_text(v)
+                    .map_err(|e| HttpError::bad(format!("q: invalid query: {e}")))?;
+                q.text = Some(v.clone());
             }
             "since" => q.since = time(v)?,
             "until" => q.until = time(v)?,

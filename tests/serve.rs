@@ -1,0 +1,1050 @@
+//! `serve` end to end: the binary on a loopback port against a temporary data directory. Every
+//! `/api/events` parameter gives what the CLI gives for the same filters, pages walk the whole
+//! answer, auth (missing, wrong, right, rotated, cookie; no `--no-auth` off loopback), bad input
+//! is a 4xx JSON error and the server keeps serving, the stream delivers what a trigger appends
+//! and resumes with `Last-Event-ID` without loss or duplicates, and headless Chromium loads the
+//! page, applies a filter and sees the matching events.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::TestEnv;
+
+/// A running `serve`, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &TestEnv, args: &[&str]) -> Server {
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut child = env
+        .command(&all)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let token = std::fs::read_to_string(env.data.join("serve-token"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    Server { child, port, token }
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {}: body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends raw bytes, reads one response (Content-Length framed, or to EOF).
+fn raw(port: u16, request: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The server may answer (and close) before it has read everything: ignore write errors.
+    let _ = s.write_all(request);
+    let mut r = BufReader::new(s);
+    let mut status_line = String::new();
+    r.read_line(&mut status_line).unwrap();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').unwrap();
+        headers.push((k.to_string(), v.trim().to_string()));
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse::<usize>().unwrap());
+    let mut body = Vec::new();
+    match len {
+        _ if request.starts_with(b"HEAD ") => {}
+        Some(n) => {
+            body.resize(n, 0);
+            r.read_exact(&mut body).unwrap();
+        }
+        None => {
+            let _ = r.read_to_end(&mut body);
+        }
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    raw(port, req.as_bytes())
+}
+
+impl Server {
+    fn get(&self, path: &str) -> Resp {
+        let auth = format!("Bearer {}", self.token);
+        get_with(self.port, path, &[("Authorization", &auth)])
+    }
+    fn ok_json(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+}
+
+fn data_env() -> TestEnv {
+    let env = TestEnv::new();
+    let file = env.file("demo.jsonl", &util::demo_jsonl(1500, 20));
+    env.ok(&["import", file.to_str().unwrap()]);
+    env
+}
+
+/// Ids the CLI lists for these arguments (everything: a limit above the event count).
+fn cli_ids(env: &TestEnv, args: &[&str]) -> Vec<u64> {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--limit", "100000", "--format", "jsonl"]);
+    env.ok(&all)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Ids the API lists for a query string, walking every page through the `next` links.
+fn api_ids(server: &Server, query: &str, per_page: usize) -> (Vec<u64>, u64) {
+    let mut path = format!("/api/events?{query}&per_page={per_page}");
+    let mut ids = Vec::new();
+    let mut total = None;
+    let mut pages = 0;
+    loop {
+        let v = server.ok_json(&path);
+        pages += 1;
+        let t = v["total"].as_u64().unwrap();
+        assert_eq!(*total.get_or_insert(t), t, "total changed between pages");
+        assert_eq!(v["per_page"].as_u64().unwrap() as usize, per_page);
+        let events = v["events"].as_array().unwrap();
+        assert!(events.len() <= per_page);
+        ids.extend(events.iter().map(|e| e["id"].as_u64().unwrap()));
+        match v["next"].as_str() {
+            Some(next) => {
+                assert_eq!(events.len(), per_page, "a page before the last is full");
+                path = next.to_string();
+            }
+            None => break,
+        }
+    }
+    let total = total.unwrap_or(0);
+    assert_eq!(pages, (total as usize).div_ceil(per_page).max(1));
+    (ids, total)
+}
+
+#[test]
+fn every_parameter_matches_the_cli_and_pages_walk_everything() {
+    let env = data_env();
+    let server = start(&env, &[]);
+    let first = server.ok_json("/api/events?per_page=1");
+    let everything = cli_ids(&env, &["recent"]);
+    assert!(everything.len() >= 1500);
+    assert_eq!(first["total"].as_u64(), Some(everything.len() as u64));
+    assert_eq!(first["events"][0]["id"].as_u64(), Some(everything[0]));
+    assert_eq!(first["page"].as_u64(), Some(1));
+    // Newest first, full §5 events in the canonical field order.
+    let ev = &first["events"][0];
+    let keys: Vec<&str> = ev.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    // The contract's field order (the CSV header is that order).
+    assert_eq!(keys, dokku_audit::output::csv::HEADER);
+    let cases: &[(&str, &[&str])] = &[
+        ("app=api", &["recent", "--app", "api"]),
+        ("category=config", &["recent", "--category", "config"]),
+        ("action=set", &["recent", "--action", "set"]),
+        ("action=cron-job*", &["recent", "--action", "cron-job*"]),
+        (
+            "actor=ssh-key%3Aalice",
+            &["recent", "--actor", "ssh-key:alice"],
+        ),
+        ("actor=alice", &["recent", "--actor", "alice"]),
+        ("status=failed", &["recent", "--status", "failed"]),
+        (
+            "classification=source_deploy",
+            &["recent", "--classification", "source_deploy"],
+        ),
+        ("since=3d", &["recent", "--since", "3d"]),
+        ("until=2026-04-01", &["recent", "--until", "2026-04-01"]),
+        (
+            "since=2026-03-25T00:00:00Z&until=2026-04-02T12:00:00%2B02:00",
+            &[
+                "recent",
+                "--since",
+                "2026-03-25T00:00:00Z",
+                "--until",
+                "2026-04-02T12:00:00+02:00",
+            ],
+        ),
+        (
+            "app=api&category=deploy&status=success&classification=release_only",
+            &[
+                "recent",
+                "--app",
+                "api",
+                "--category",
+                "deploy",
+                "--status",
+                "success",
+                "--classification",
+                "release_only",
+            ],
+        ),
+        ("q=deploy", &["search", "--query", "deploy"]),
+        (
+            "q=%22config+keys%22",
+            &["search", "--query", "\"config keys\""],
+        ),
+        (
+            "q=RAILS_ENV+OR+TZ&app=api",
+            &["search", "--query", "RAILS_ENV OR TZ", "--app", "api"],
+        ),
+        (
+            "q=deploy&category=deploy&since=10d",
+            &[
+                "search",
+                "--query",
+                "deploy",
+                "--category",
+                "deploy",
+                "--since",
+                "10d",
+            ],
+        ),
+        ("app=no-such-app", &["recent", "--app", "no-such-app"]),
+        ("app=&category=&q=", &["recent"]),
+    ];
+    for (query, cli) in cases {
+        let want = cli_ids(&env, cli);
+        let (got, total) = api_ids(&server, query, 97);
+        assert_eq!(got, want, "{query}");
+        assert_eq!(total as usize, want.len(), "{query}");
+        let mut sorted = got.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), got.len(), "{query}: duplicates across pages");
+    }
+    // Small pages and the maximum page size walk the same answer.
+    let want = cli_ids(&env, &["recent", "--category", "config"]);
+    assert!(want.len() > 20);
+    assert_eq!(api_ids(&server, "category=config", 7).0, want);
+    assert_eq!(api_ids(&server, "category=config", 200).0, want);
+    // A page past the end is empty, not an error; the links say where the neighbours are.
+    let past = server.ok_json("/api/events?category=config&page=999&per_page=10");
+    assert_eq!(past["events"].as_array().unwrap().len(), 0);
+    assert!(past["next"].is_null());
+    let mid = server.get("/api/events?app=api&page=2&per_page=5");
+    let link = mid.header("Link").unwrap().to_string();
+    assert!(
+        link.contains("rel=\"next\"") && link.contains("rel=\"prev\""),
+        "{link}"
+    );
+    assert!(
+        link.contains("page=3") && link.contains("app=api"),
+        "{link}"
+    );
+    assert_eq!(mid.json()["prev"], "/api/events?app=api&per_page=5&page=1");
+    // One event, with its before → after changes.
+    let config_set = cli_ids(&env, &["recent", "--category", "config", "--action", "set"]);
+    let one = server.ok_json(&format!("/api/events/{}", config_set[0]));
+    assert_eq!(one["event"]["id"].as_u64(), Some(config_set[0]));
+    let changes = one["changes"].as_array().unwrap();
+    assert!(!changes.is_empty(), "{one}");
+    assert!(changes[0]["field"].as_str().unwrap().starts_with("config "));
+    assert!(changes[0]["after"].is_string());
+    let domains = cli_ids(&env, &["recent", "--category", "domains"]);
+    if let Some(id) = domains.first() {
+        let d = server.ok_json(&format!("/api/events/{id}"));
+        assert!(
+            d["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["field"] == "domains"),
+            "{d}"
+        );
+    }
+    // The page and its assets: embedded, no external references.
+    let page = get_with(server.port, "/", &[]);
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("<table id=\"events\""));
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    for asset in ["/app.js", "/app.css"] {
+        let r = get_with(server.port, asset, &[]);
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("https://"));
+    }
+    let health = get_with(server.port, "/api/health", &[]);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+}
+
+#[test]
+fn auth_missing_wrong_right_rotated_and_no_auth_only_on_loopback() {
+    let env = data_env();
+    let server = start(&env, &[]);
+    assert_eq!(server.token.len(), 64);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.data.join("serve-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    for path in ["/api/events", "/api/events/1", "/api/events/stream"] {
+        let missing = get_with(server.port, path, &[]);
+        assert_eq!(missing.status, 401, "{path}");
+        assert_eq!(missing.json()["error"]["status"], 401);
+        assert!(missing.header("WWW-Authenticate").is_some());
+        let wrong = get_with(server.port, path, &[("Authorization", "Bearer nope")]);
+        assert_eq!(wrong.status, 401, "{path}");
+        let mut almost = server.token.clone();
+        almost.pop();
+        almost.push('x');
+        let auth = format!("Bearer {almost}");
+        assert_eq!(
+            get_with(server.port, path, &[("Authorization", &auth)]).status,
+            401
+        );
+        let basic = format!("Basic {}", server.token);
+        assert_eq!(
+            get_with(server.port, path, &[("Authorization", &basic)]).status,
+            401
+        );
+    }
+    assert_eq!(server.get("/api/events").status, 200);
+    // The page's cookie (what its EventSource sends).
+    let cookie = format!("other=1; dokku_audit_token={}", server.token);
+    assert_eq!(
+        get_with(server.port, "/api/events", &[("Cookie", &cookie)]).status,
+        200
+    );
+    // Health and the page need no token (they carry no audit data).
+    assert_eq!(get_with(server.port, "/api/health", &[]).status, 200);
+    assert_eq!(get_with(server.port, "/", &[]).status, 200);
+    // Rotation takes effect at once, without a restart.
+    let out = env.ok(&["serve", "--rotate-token"]);
+    let new_token = out.trim().to_string();
+    assert_eq!(new_token.len(), 64);
+    assert_ne!(new_token, server.token);
+    assert_eq!(server.get("/api/events").status, 401);
+    let auth = format!("Bearer {new_token}");
+    assert_eq!(
+        get_with(server.port, "/api/events", &[("Authorization", &auth)]).status,
+        200
+    );
+    drop(server);
+
+    // --no-auth: fine on loopback, refused anywhere else.
+    let open = start(&env, &["--no-auth"]);
+    assert_eq!(get_with(open.port, "/api/events", &[]).status, 200);
+    drop(open);
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let out = env.run(&["serve", "--listen", addr, "--no-auth"]);
+        assert!(!out.status.success(), "{addr}");
+        assert!(
+            util::stderr(&out).contains("without a token"),
+            "{}",
+            util::stderr(&out)
+        );
+    }
+    // A non-loopback address with the token: served, and the token is required.
+    let mut child = env
+        .command(&["serve", "--listen", "0.0.0.0:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .split("0.0.0.0:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let public = Server {
+        child,
+        port,
+        token: new_token,
+    };
+    assert_eq!(get_with(public.port, "/api/events", &[]).status, 401);
+    assert_eq!(public.get("/api/events").status, 200);
+    // Bad --listen values are usage errors.
+    for bad in ["nope", "127.0.0.1", "127.0.0.1:99999"] {
+        let out = env.run(&["serve", "--listen", bad]);
+        assert!(!out.status.success(), "{bad}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_4xx_json_error_and_the_server_keeps_serving() {
+    let env = data_env();
+    let server = start(&env, &[]);
+    let auth = format!("Bearer {}", server.token);
+    let check = |path: &str, want: u16| {
+        let r = get_with(server.port, path, &[("Authorization", &auth)]);
+        assert_eq!(
+            r.status,
+            want,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let v = r.json();
+        assert_eq!(v["error"]["status"].as_u64(), Some(want as u64), "{path}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(!msg.is_empty());
+        assert!(!msg.contains(&server.token));
+        msg.to_string()
+    };
+    for (q, name) in [
+        ("since=yesterday", "since"),
+        ("until=2026-13-45", "until"),
+        ("since=-3d", "since"),
+        ("since=99999999999999999999d", "since"),
+        ("per_page=0", "per_page"),
+        ("per_page=1000", "per_page"),
+        ("per_page=201", "per_page"),
+        ("per_page=abc", "per_page"),
+        ("page=-1", "page"),
+        ("page=0", "page"),
+        ("page=1.5", "page"),
+        ("page=99999999999999999999999999", "page"),
+        ("page=1000&per_page=200", "page"),
+        ("nope=1", "nope"),
+        ("APP=x", "APP"),
+        ("app=a&app=b", "app"),
+        ("q=%22unclosed", "q"),
+        ("q=app%3A", "q"),
+        ("q=(((((a", "q"),
+        ("app=%ff", "app"),
+        ("app=%zz", "percent"),
+    ] {
+        let msg = check(&format!("/api/events?{q}"), 400);
+        assert!(msg.contains(name), "{q}: {msg}");
+    }
+    // Deeply nested search queries are refused, not a crash.
+    let deep = format!("/api/events?q={}a{}", "(".repeat(3000), ")".repeat(3000));
+    check(&deep, 400);
+    for id in [
+        "abc",
+        "-1",
+        "0",
+        "1.5",
+        "99999999999999999999999",
+        "1e3",
+        "%00",
+    ] {
+        let msg = check(&format!("/api/events/{id}"), 400);
+        assert!(msg.contains("event id"), "{id}: {msg}");
+    }
+    check("/api/events/999999", 404);
+    check("/api/events/1?x=1", 400);
+    // Path traversal: nothing but the fixed routes exists; no file is ever read by path.
+    for path in [
+        "/../../etc/passwd",
+        "/api/events/../../etc/passwd",
+        "/api/events/..%2f..%2fserve-token",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/api/../serve-token",
+        "/serve-token",
+        "/FORMAT",
+        "/segments/",
+        "/app.js/../serve-token",
+        "/api/events/1/../../../serve-token",
+        "/api/nope",
+    ] {
+        let r = get_with(server.port, path, &[("Authorization", &auth)]);
+        assert!(r.status == 404 || r.status == 400, "{path}: {}", r.status);
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            !body.contains(&server.token) && !body.contains("root:"),
+            "{path}"
+        );
+        r.json();
+    }
+    // Malformed requests.
+    let huge = format!(
+        "GET /api/events?q={} HTTP/1.1\r\nAuthorization: {auth}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (huge.into_bytes(), 431),
+        (
+            format!(
+                "GET / HTTP/1.1\r\n{}\r\n",
+                (0..200)
+                    .map(|i| format!("X-H{i}: v\r\n"))
+                    .collect::<String>()
+            )
+            .into_bytes(),
+            431,
+        ),
+        (
+            b"POST /api/events HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_vec(),
+            405,
+        ),
+        (b"DELETE /api/events/1 HTTP/1.1\r\n\r\n".to_vec(), 405),
+        (
+            b"GET /api/events HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+            400,
+        ),
+        (b"GARBAGE\r\n\r\n".to_vec(), 400),
+        (b"GET / HTTP/9.9\r\n\r\n".to_vec(), 505),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), 505),
+        (b"GET http://evil/ HTTP/1.1\r\n\r\n".to_vec(), 400),
+        (b"GET / HTTP/1.1\r\nbad header\r\n\r\n".to_vec(), 400),
+        (b"GET /\xff HTTP/1.1\r\n\r\n".to_vec(), 400),
+    ];
+    for (req, want) in cases {
+        let r = raw(server.port, &req);
+        assert_eq!(
+            r.status,
+            want,
+            "{:?}",
+            String::from_utf8_lossy(&req[..req.len().min(60)])
+        );
+        assert_eq!(r.json()["error"]["status"].as_u64(), Some(want as u64));
+    }
+    // A client that connects and sends nothing, or half a request, does not hold the server.
+    let idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut half = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    half.write_all(b"GET /api/health HTTP/1.1\r\nHost: x")
+        .unwrap();
+    // Still serving, after all of it.
+    assert_eq!(get_with(server.port, "/api/health", &[]).status, 200);
+    assert_eq!(server.get("/api/events?per_page=1").status, 200);
+    drop((idle, half));
+    // HEAD: headers only.
+    let head = raw(
+        server.port,
+        format!("HEAD /api/events HTTP/1.1\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(head.status, 200);
+    // Keep-alive: two requests on one connection.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(
+        b"GET /api/health HTTP/1.1\r\n\r\nGET /api/health HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 2, "{all}");
+}
+
+/// Reads SSE events (id, data) from a stream until `n` arrived or the deadline passed.
+fn read_events(r: &mut BufReader<TcpStream>, n: usize, deadline: Duration) -> Vec<(u64, Value)> {
+    let until = Instant::now() + deadline;
+    let mut out = Vec::new();
+    let mut id = None;
+    while out.len() < n && Instant::now() < until {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                continue
+            }
+            Err(e) => panic!("{e}"),
+        }
+        let line = line.trim_end_matches('\n');
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.parse::<u64>().unwrap());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            let data: Value = serde_json::from_str(v).unwrap();
+            let id = id.take().expect("id before data");
+            assert_eq!(data["id"].as_u64(), Some(id));
+            out.push((id, data));
+        }
+    }
+    out
+}
+
+fn open_stream(server: &Server, last_event_id: Option<u64>) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut req = format!(
+        "GET /api/events/stream HTTP/1.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n",
+        server.token
+    );
+    if let Some(id) = last_event_id {
+        req.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !head.ends_with("\r\n\r\n") && Instant::now() < until {
+        let _ = r.read_line(&mut head);
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    r
+}
+
+/// Runs a trigger the way Dokku does: `dokku-audit hook post-config-update APP set KEY`.
+fn trigger(env: &TestEnv, app: &str, key: &str) {
+    let out = env.run(&["hook", "post-config-update", app, "set", key]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+}
+
+#[test]
+fn stream_delivers_appended_events_and_resumes_without_loss_or_duplicates() {
+    let env = data_env();
+    let server = start(&env, &[]);
+    let before = env.export_events().len() as u64;
+    let mut stream = open_stream(&server, None);
+    // Nothing old is replayed without Last-Event-ID.
+    assert!(read_events(&mut stream, 1, Duration::from_millis(600)).is_empty());
+    trigger(&env, "streamed", "FIRST_KEY");
+    let got = read_events(&mut stream, 1, Duration::from_secs(10));
+    assert_eq!(
+        got.len(),
+        1,
+        "the appended event arrives on the open stream"
+    );
+    let (first_id, ev) = &got[0];
+    assert_eq!(*first_id, before + 1);
+    assert_eq!(ev["app"], "streamed");
+    assert_eq!(ev["category"], "config");
+    assert!(ev["message"].as_str().unwrap().contains("FIRST_KEY"));
+    // Disconnect; events land while no one listens.
+    drop(stream);
+    for i in 0..5 {
+        trigger(&env, "streamed", &format!("KEY_{i}"));
+    }
+    // Resume: exactly the five, in order, then nothing more.
+    let mut resumed = open_stream(&server, Some(*first_id));
+    let got = read_events(&mut resumed, 6, Duration::from_secs(3));
+    let ids: Vec<u64> = got.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (first_id + 1..=first_id + 5).collect::<Vec<_>>());
+    // Live again on the resumed stream, while events keep landing during a rotation-free run.
+    trigger(&env, "streamed", "LAST_KEY");
+    let got = read_events(&mut resumed, 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, first_id + 6);
+    // The parameter form of the resume point, for clients that cannot set headers.
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    s.write_all(
+        format!(
+            "GET /api/events/stream?last_event_id={} HTTP/1.1\r\nAuthorization: Bearer {}\r\n\r\n",
+            first_id + 4,
+            server.token
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let got = read_events(&mut r, 3, Duration::from_secs(3));
+    let ids: Vec<u64> = got.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![first_id + 5, first_id + 6]);
+    // A bad resume point is a 400.
+    let bad = get_with(
+        server.port,
+        "/api/events/stream",
+        &[
+            ("Authorization", &format!("Bearer {}", server.token)),
+            ("Last-Event-ID", "abc"),
+        ],
+    );
+    assert_eq!(bad.status, 400);
+    bad.json();
+    // The list sees the new events at once (they are in the not-yet-indexed tail or indexed).
+    let v = server.ok_json("/api/events?app=streamed");
+    assert_eq!(v["total"].as_u64(), Some(7));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headless Chromium through chromedriver (W3C WebDriver over HTTP). Fails if either is missing:
+// CI installs them (.ci/run).
+
+struct Driver {
+    child: Child,
+    port: u16,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = wd(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One WebDriver call: JSON in, `value` out.
+fn wd(port: u16, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    // chromedriver keeps the connection open: frame by Content-Length (or chunks).
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    let mut len = None;
+    let mut chunked = false;
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).map_err(|e| e.to_string())?;
+        if l.trim_end().is_empty() {
+            break;
+        }
+        let lower = l.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse::<usize>().ok();
+        }
+        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+        head.push_str(&l);
+    }
+    let mut bytes = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).map_err(|e| e.to_string())?;
+            let n = usize::from_str_radix(size.trim(), 16).map_err(|e| e.to_string())?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        bytes.resize(len.unwrap_or(0), 0);
+        r.read_exact(&mut bytes).map_err(|e| e.to_string())?;
+    }
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    if head.starts_with("HTTP/1.1 200") {
+        Ok(v["value"].clone())
+    } else {
+        Err(v.to_string())
+    }
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let chromium = ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .find_map(|b| which(b))
+            .expect("chromium is not installed (apt-get install -y chromium chromium-driver)");
+        let port = free_port();
+        let child =
+            Command::new(which("chromedriver").expect(
+                "chromedriver is not installed (apt-get install -y chromium chromium-driver)",
+            ))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let until = Instant::now() + Duration::from_secs(20);
+        while wd(port, "GET", "/status", None).is_err() {
+            assert!(Instant::now() < until, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let mut driver = Driver {
+            child,
+            port,
+            session: String::new(),
+            _profile: profile,
+        };
+        let v = wd(port, "POST", "/session", Some(caps)).expect("new session");
+        driver.session = v["sessionId"].as_str().unwrap().to_string();
+        driver
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        wd(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn script(&self, js: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(serde_json::json!({"script": js, "args": []})),
+        )
+    }
+
+    fn wait_for(&self, what: &str, js: &str) -> Value {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.script(js);
+            if !v.is_null() && v != Value::Bool(false) {
+                return v;
+            }
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn element(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            "/element",
+            Some(serde_json::json!({"using": "css selector", "value": css})),
+        );
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let el = self.element(css);
+        self.call(
+            "POST",
+            &format!("/element/{el}/clear"),
+            Some(serde_json::json!({})),
+        );
+        self.call(
+            "POST",
+            &format!("/element/{el}/value"),
+            Some(serde_json::json!({"text": text})),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let el = self.element(css);
+        self.call(
+            "POST",
+            &format!("/element/{el}/click"),
+            Some(serde_json::json!({})),
+        );
+    }
+}
+
+fn which(name: &str) -> Option<String> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .map(|p| p.display().to_string())
+    })
+}
+
+const ROW_IDS: &str = "return Array.from(document.querySelectorAll('#events tbody tr')).map(r => Number(r.dataset.id));";
+
+#[test]
+fn browser_loads_the_page_applies_a_filter_and_sees_live_events() {
+    let env = data_env();
+    let server = start(&env, &[]);
+    let driver = Driver::start();
+    // The token is handed over in the fragment, as `serve` users do.
+    let url = format!("http://127.0.0.1:{}/#token={}", server.port, server.token);
+    driver.call("POST", "/url", Some(serde_json::json!({"url": url})));
+    driver.wait_for(
+        "the first page of events",
+        "return document.querySelectorAll('#events tbody tr').length === 50;",
+    );
+    // The fragment is gone from the address bar once read.
+    let href = driver.script("return location.href;");
+    assert!(!href.as_str().unwrap().contains("token"), "{href}");
+    let all = driver.script(ROW_IDS);
+    let want_all: Vec<u64> = cli_ids(&env, &["recent"]).into_iter().take(50).collect();
+    assert_eq!(all, serde_json::json!(want_all));
+
+    // Apply a filter: app + category.
+    driver.type_into("#f-app", "api");
+    driver.type_into("#f-category", "config");
+    driver.click("#apply");
+    let want = cli_ids(&env, &["recent", "--app", "api", "--category", "config"]);
+    assert!(!want.is_empty());
+    let shown: Vec<u64> = want.iter().take(50).copied().collect();
+    let js = format!(
+        "const ids = Array.from(document.querySelectorAll('#events tbody tr')).map(r => Number(r.dataset.id)); return JSON.stringify(ids) === '{}' ? ids : null;",
+        serde_json::to_string(&shown).unwrap()
+    );
+    driver.wait_for("the filtered events", &js);
+    let cells = driver.script(
+        "return Array.from(document.querySelectorAll('#events tbody tr')).map(r => [r.cells[2].textContent, r.cells[4].textContent]);",
+    );
+    for c in cells.as_array().unwrap() {
+        assert_eq!(c, &serde_json::json!(["api", "config"]));
+    }
+    let summary = driver.script("return document.getElementById('summary').textContent;");
+    assert!(
+        summary
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} matching", want.len())),
+        "{summary}"
+    );
+
+    // A full-text filter as well.
+    driver.type_into("#f-q", "RAILS_ENV");
+    driver.click("#apply");
+    let want_q = cli_ids(
+        &env,
+        &[
+            "search",
+            "--query",
+            "RAILS_ENV",
+            "--app",
+            "api",
+            "--category",
+            "config",
+        ],
+    );
+    let js = format!(
+        "const ids = Array.from(document.querySelectorAll('#events tbody tr')).map(r => Number(r.dataset.id)); return JSON.stringify(ids) === '{}' ? ids : null;",
+        serde_json::to_string(&want_q.iter().take(50).collect::<Vec<_>>()).unwrap()
+    );
+    driver.wait_for("the searched events", &js);
+
+    // The detail view: before → after changes of a config change.
+    driver.click("#events tbody tr");
+    let changes = driver.wait_for(
+        "the detail view",
+        "const d = document.getElementById('detail'); const li = document.querySelectorAll('#d-changes li'); return !d.hidden && li.length ? Array.from(li).map(l => l.textContent) : null;",
+    );
+    let first = changes[0].as_str().unwrap();
+    assert!(
+        first.starts_with("config ") && first.contains(" → "),
+        "{first}"
+    );
+
+    // Live: an event appended by a trigger appears without a reload.
+    driver.type_into("#f-q", "");
+    driver.type_into("#f-category", "");
+    driver.type_into("#f-app", "live-app");
+    driver.click("#apply");
+    driver.wait_for(
+        "the empty list",
+        "return document.getElementById('summary').textContent === 'no matching events';",
+    );
+    driver.wait_for(
+        "the live stream",
+        "return document.getElementById('live').className === 'live on';",
+    );
+    trigger(&env, "live-app", "LIVE_KEY");
+    let rows = driver.wait_for(
+        "the live event",
+        "const r = document.querySelectorAll('#events tbody tr'); return r.length === 1 ? r[0].textContent : null;",
+    );
+    assert!(rows.as_str().unwrap().contains("LIVE_KEY"), "{rows}");
+    // Bad input shows the API's error, not a broken page.
+    driver.type_into("#f-since", "yesterday");
+    driver.click("#apply");
+    let err = driver.wait_for(
+        "the error",
+        "const e = document.getElementById('error'); return e.hidden ? null : e.textContent;",
+    );
+    assert!(err.as_str().unwrap().contains("since"), "{err}");
+}
