@@ -533,26 +533,32 @@ pub fn count_matches(
     let (indexed, mark) = match EventIndex::open_existing(data_dir).ok().flatten() {
         Some(index) => {
             let mark = index::high_water_mark(&index.index);
-            let query = build_query(&index.index, &index.fields, q)?;
-            let upto = BooleanQuery::new(vec![
-                (Occur::Must, query),
-                (
-                    Occur::Must,
-                    Box::new(RangeQuery::new(
-                        Bound::Unbounded,
-                        Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
-                    )),
-                ),
-            ]);
             let reader: tantivy::IndexReader = index
                 .index
                 .reader_builder()
                 .reload_policy(tantivy::ReloadPolicy::Manual)
                 .try_into()
                 .map_err(err)?;
+            let query = build_query(&index.index, &index.fields, q)?;
+            // When no commit landed between the mark and the reader, the reader is at the mark
+            // and counts exactly up to it; otherwise cut at the mark by id (a column scan).
+            let query: Box<dyn Query> = if index::high_water_mark(&index.index) == mark {
+                query
+            } else {
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, query),
+                    (
+                        Occur::Must,
+                        Box::new(RangeQuery::new(
+                            Bound::Unbounded,
+                            Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
+                        )),
+                    ),
+                ]))
+            };
             let n = reader
                 .searcher()
-                .search(&upto, &tantivy::collector::Count)
+                .search(&query, &tantivy::collector::Count)
                 .map_err(err)?;
             (n as u64, mark)
         }

@@ -235,13 +235,18 @@ fn events(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
     let p = parse_events_params(&req.query, shared.clock.now())?;
     let store = shared.store();
     let offset = (p.page - 1) * p.per_page;
-    let result = list::run_page(&store, &shared.data_dir, &p.query, offset, p.per_page)
-        .and_then(|page| Ok((list::full_events(&store, &page.rows)?, page.total)));
-    let (events, total) = result.map_err(|e| match e {
-        // A query the parser accepted but tantivy refused to run is still the client's query.
-        crate::index::IndexError::Query(m) => HttpError::bad(format!("q: {m}")),
-        e => shared.internal(&e.to_string()),
-    })?;
+    let page = list::run_page(&store, &shared.data_dir, &p.query, offset, p.per_page).map_err(
+        |e| match e {
+            // A query the parser accepted but tantivy refused to run is still the client's.
+            crate::index::IndexError::Query(m) => HttpError::bad(format!("q: {m}")),
+            e => shared.internal(&e.to_string()),
+        },
+    )?;
+    let total = page.total;
+    let events = shared
+        .cache
+        .full_events(&store, &page.rows)
+        .map_err(|e| shared.internal(&e.to_string()))?;
     let pages = (total as usize).div_ceil(p.per_page);
     let next = (p.page < pages && p.page * p.per_page < MAX_DEPTH)
         .then(|| page_link(&p.pairs, p.page + 1));

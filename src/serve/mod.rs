@@ -12,8 +12,10 @@
 //! - [`api`]: routes, parameters → [`crate::query::list::ListQuery`]
 //! - [`stream`]: `GET /api/events/stream`
 //! - [`token`]: the bearer token file
+//! - [`cache`]: decoded sealed segments for the events of a page
 
 pub mod api;
+pub mod cache;
 pub mod http;
 pub mod stream;
 pub mod token;
@@ -103,6 +105,8 @@ pub struct Shared {
     streams: AtomicUsize,
     max_streams: usize,
     stop: AtomicBool,
+    /// Decoded sealed segments, for the events of a page.
+    pub cache: cache::SegmentCache,
 }
 
 impl Shared {
@@ -178,6 +182,7 @@ impl Server {
             streams: AtomicUsize::new(0),
             max_streams: opts.max_streams,
             stop: AtomicBool::new(false),
+            cache: cache::SegmentCache::default(),
         };
         shared.store().check_readable()?;
         if shared.auth {

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# HTTP API under load at 1,000,000 events (issue 8): requests/s and latency percentiles of a
+# filtered page with 32 connections (wrk -c32 -t2 -d10s), then the same load while triggers
+# append events in a loop, checking that every appended event is in the store, in the API's
+# answer and on an open event stream exactly once.
+# Usage: benches/serve.sh [work dir]   (needs wrk, curl, jq; ~5 minutes the first time, ~2 GB)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+B="$PWD/target/release/dokku-audit"
+work="${1:-$(mktemp -d)}"
+mkdir -p "$work"
+if [[ ! -f "$work/big.jsonl" ]]; then
+  "$B" --data-dir "$work/gen" demo --events 1000000 --days 180 --show 0 >/dev/null
+  "$B" --data-dir "$work/gen" export >"$work/big.jsonl"
+  rm -rf "$work/gen"
+fi
+D="$work/serve-data"
+if [[ ! -f "$D/FORMAT" ]]; then
+  DOKKU_AUDIT_DURABILITY=relaxed "$B" --data-dir "$D" import "$work/big.jsonl" >/dev/null
+  "$B" --data-dir "$D" reindex >/dev/null
+fi
+echo "== events: $("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
+
+"$B" --data-dir "$D" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+server=$!
+stream=""
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  if [[ -n "$stream" ]]; then kill "$stream" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+for _ in $(seq 50); do
+  grep -q '^serving' "$work/serve.out" 2>/dev/null && break
+  sleep 0.1
+done
+addr="$(sed -n 's#^serving http://\([^/]*\)/.*#\1#p' "$work/serve.out")"
+token="$(cat "$D/serve-token")"
+auth="Authorization: Bearer $token"
+url="http://$addr/api/events?app=api&category=config&per_page=50"
+echo "== $url"
+curl -fsS -H "$auth" "$url" | jq -c '{total, pages, first: .events[0].id, n: (.events | length)}'
+
+echo "== load: wrk -c32 -t2 -d10s, filtered page (app + category, 50 full events)"
+wrk -c32 -t2 -d10s --latency -H "$auth" "$url" | tee "$work/wrk-read.txt"
+
+echo "== load: a full-text page (q=deploy AND app)"
+wrk -c32 -t2 -d10s --latency -H "$auth" \
+  "http://$addr/api/events?q=deploy&app=api&per_page=50" | tee "$work/wrk-search.txt"
+
+# Concurrent appends: a stream records what it sees while triggers append in a loop under load.
+N="${APPENDS:-300}"
+app="loadtest-$$"
+before="$("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
+curl -sN -H "$auth" "http://$addr/api/events/stream" >"$work/stream.txt" &
+stream=$!
+sleep 0.5
+wrk -c32 -t2 -d10s --latency -H "$auth" "$url" >"$work/wrk-append.txt" &
+load=$!
+started=$(date +%s.%N)
+for i in $(seq 1 "$N"); do
+  DOKKU_AUDIT_DATA_DIR="$D" "$B" hook post-config-update "$app" set "KEY_$i"
+done
+ended=$(date +%s.%N)
+wait "$load"
+sleep 1
+kill "$stream" 2>/dev/null || true
+stream=""
+cat "$work/wrk-append.txt"
+echo "== appended $N events in $(echo "$ended - $started" | bc) s while under load"
+after="$("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
+in_store=$((after - before))
+api_total="$(curl -fsS -H "$auth" "http://$addr/api/events?app=$app&per_page=1" | jq .total)"
+streamed="$(grep -c '^id: ' "$work/stream.txt" || true)"
+unique="$(grep '^id: ' "$work/stream.txt" | sort -u | wc -l)"
+in_order="$(grep '^id: ' "$work/stream.txt" | cut -d' ' -f2 | sort -n -c && echo yes || echo no)"
+echo "store: +$in_store events; API total for app=$app: $api_total; stream: $streamed ids ($unique unique, ascending: $in_order)"
+"$B" --data-dir "$D" verify >/dev/null && echo "verify: ok"
+if [[ "$in_store" != "$N" || "$api_total" -lt "$N" || "$streamed" != "$N" || "$unique" != "$N" ]]; then
+  echo "LOST OR DUPLICATED EVENTS" >&2
+  exit 1
+fi
+echo "== nothing lost, nothing duplicated"
+for f in wrk-read wrk-search wrk-append; do
+  printf '%s\t%s req/s\tp50 %s\tp99 %s\n' "$f" \
+    "$(sed -n 's/^Requests\/sec: *//p' "$work/$f.txt")" \
+    "$(awk '$1 == "50%" {print $2}' "$work/$f.txt")" \
+    "$(awk '$1 == "99%" {print $2}' "$work/$f.txt")"
+done | column -t -s $'\t'
