@@ -412,6 +412,14 @@ pub fn run(
     q: &ListQuery,
 ) -> Result<(Vec<Row>, Answer), IndexError> {
     store.check_readable()?;
+    // A prune or vacuum died between changing segments and updating the index: rebuild it
+    // (aside, then swapped in) before trusting it. Read-only or busy: answer as we can.
+    let stale = EventIndex::stale_marks(data_dir);
+    if !stale.is_empty() && EventIndex::rebuild(data_dir, store, &mut |_| {}).is_ok() {
+        for p in stale {
+            let _ = std::fs::remove_file(p);
+        }
+    }
     let index = match EventIndex::open_or_create(data_dir) {
         Ok(i) => Some(i),
         // Read-only data dir without an index yet, or a broken index we cannot replace here.

@@ -22,6 +22,7 @@ pub mod fsutil;
 mod head;
 pub mod line;
 pub mod reader;
+pub mod recover;
 pub mod segment;
 pub mod verify;
 pub mod writer;
@@ -248,12 +249,14 @@ impl Store {
 
     /// Lists the segments in event order.
     pub fn segments(&self) -> Result<Vec<SegmentFiles>> {
-        Ok(segment::list(&self.paths.segments)?.segments)
+        Ok(self.listing()?.segments)
     }
 
     /// Everything the segments directory holds, including leftovers.
     pub fn listing(&self) -> Result<segment::Listing> {
-        segment::list(&self.paths.segments)
+        let mut listing = segment::list(&self.paths.segments)?;
+        recover::apply_pending_view(&self.paths, &mut listing);
+        Ok(listing)
     }
 
     /// Visits every line of every segment in event order. Damage is passed to `f` and skipped.

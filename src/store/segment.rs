@@ -279,7 +279,9 @@ pub fn seal(
     out.sync_all().map_err(StoreError::io("fsync", &tmp))?;
     drop(out);
     owner.apply(&tmp, FILE_MODE)?;
+    crate::crashpoint::hit("seal.before_rename");
     fs::rename(&tmp, &sealed).map_err(StoreError::io("rename", &sealed))?;
+    crate::crashpoint::hit("seal.after_rename");
     fsutil::sync_dir(dir)?;
     Ok(sealed)
 }
