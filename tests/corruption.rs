@@ -839,12 +839,10 @@ fn every_command_survives_every_damage() {
     );
 }
 
-/// A FIFO (or any non-regular file) under a segment name: opening it blocks until a writer
-/// appears, so every reader, and every trigger, hangs for ever (a stalled Dokku). Known bug,
-/// not fixed here: `segment::list` (src/store/segment.rs) must list only regular files as
-/// segments and report the rest as foreign. Run with `--ignored` once that is in.
+/// A FIFO (or any non-regular file) under a segment name: opening it would block until a
+/// writer appears, so every reader, and every trigger, would hang for ever (a stalled Dokku).
+/// `segment::list` lists only regular files as segments and reports the rest as foreign.
 #[test]
-#[ignore = "segment::list treats a FIFO named like a segment as a segment: readers and triggers hang"]
 fn a_fifo_named_like_a_segment_hangs_nothing() {
     let env = util::TestEnv::new();
     let p = env.file("in.jsonl", &util::demo_jsonl(20, 1));

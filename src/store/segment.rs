@@ -89,6 +89,12 @@ pub fn list(dir: &Path) -> Result<Listing> {
         let entry = entry.map_err(StoreError::io("read directory", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
+        // Only regular files are segments: a FIFO or device named like one would block or
+        // feed every reader and writer (a directory or symlink cannot be one either).
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            listing.foreign_files.push(path);
+            continue;
+        }
         let (digits, kind) = if let Some(d) = name.strip_suffix(TEMP_SUFFIX) {
             (d, 2)
         } else if let Some(d) = name.strip_suffix(SEALED_SUFFIX) {
