@@ -20,6 +20,7 @@ pub mod record;
 pub mod timefmt;
 
 pub mod clock;
+pub mod crashpoint;
 pub mod settings;
 
 pub mod hook;

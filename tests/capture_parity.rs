@@ -2269,12 +2269,15 @@ fn pending_deploy_expires() {
 #[test]
 fn pending_deploy_of_another_dokku_pid_is_not_taken() {
     let h = Host::new();
-    // A build that failed before its deploy, then a ps:restart a minute later.
+    // A build that failed before its deploy, then a ps:restart a minute later. The failed
+    // command has exited: its PID (above any pid_max, so never a live process) is gone, and
+    // its pending row is dropped. (A row of a command still running is kept: see
+    // tests/concurrency.rs, two deploys of one app at once.)
     h.te(
         "20:00:00",
         "receive-app",
         &["myapp", "abc"],
-        &[("DOKKU_PID", "1")],
+        &[("DOKKU_PID", "4194999")],
     );
     h.te(
         "20:01:00",

@@ -67,6 +67,34 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
             )?);
         }
         Some(path) => {
+            // A device, FIFO or socket (`/dev/stdout`, `/dev/full`, a named pipe) is written in
+            // place: the temp file + rename below would replace the special file itself with a
+            // regular file. Found by tests/hostile_input.rs: `--output /dev/full` (as root)
+            // succeeded and left a regular file where the device was.
+            match std::fs::metadata(path) {
+                Ok(m) if m.is_dir() => {
+                    return Err(CliError::Usage(format!(
+                        "--output {}: is a directory",
+                        path.display()
+                    )));
+                }
+                Ok(m) if !m.is_file() => {
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(CliError::output("--output"))?;
+                    let mut f = write_export(
+                        &store,
+                        &filter,
+                        format,
+                        &exported_at,
+                        BufWriter::new(f),
+                        "--output",
+                    )?;
+                    return f.flush().map_err(CliError::output("--output"));
+                }
+                _ => {}
+            }
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(CliError::output("--output"))?;
             }
@@ -125,4 +153,39 @@ fn write_export<W: Write>(
     }
     out.into_inner()
         .map_err(|e| CliError::output(what)(e.into_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    /// `--output` at a device writes to it and leaves it a device (it used to be replaced by a
+    /// regular file through the temp + rename path).
+    #[test]
+    fn output_to_a_device_keeps_the_device() {
+        use clap::Parser;
+        use std::os::unix::fs::FileTypeExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::new(
+            tmp.path(),
+            crate::store::StoreOptions::default(),
+            crate::store::Ownership::default(),
+        );
+        store.init().unwrap();
+        let args = crate::cli::Args::parse_from([
+            "dokku-audit",
+            "--data-dir",
+            tmp.path().to_str().unwrap(),
+            "export",
+            "--output",
+            "/dev/null",
+        ]);
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+        crate::cli::run(args).unwrap();
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    }
 }

@@ -148,10 +148,17 @@ pub fn record_with(
             source_trigger: source_trigger.to_string(),
             actor: ActorStamp::system(),
         };
-        store
+        let receipt = store
             .append(&mut built.events, &ctx)
             .map_err(|e| e.to_string())?;
         built.learn_ids(&mut locked.state);
+        if !receipt.seal_errors.is_empty() {
+            // Recorded (durable); only the compression of a full segment failed.
+            eprintln!(
+                " !     dokku-audit: warning: recorded, but sealing failed (the next write retries): {}",
+                receipt.seal_errors.join("; ")
+            );
+        }
         return Ok(locked
             .save()
             .err()

@@ -58,8 +58,7 @@ pub fn run(ctx: &Context, a: PruneArgs) -> Result<(), CliError> {
     let cutoff = now - chrono::Duration::days(days as i64);
     let store = ctx.store()?;
     store.check_readable()?;
-    let index = EventIndex::open_or_create(&ctx.data_dir)?;
-    index.catch_up(&store, &mut |_| {})?;
+    let index = EventIndex::open_caught_up(&ctx.data_dir, &store)?;
     let q = ListQuery {
         category: a.category.clone(),
         classification: a.classification.clone(),
@@ -130,9 +129,11 @@ pub fn run(ctx: &Context, a: PruneArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
+    let stale = EventIndex::mark_stale(&ctx.data_dir)?;
     let (removal, _) = store.remove_events(&doomed, false, &record, &append)?;
     // The store's record lists gone segments, but rewritten ones changed offsets: refresh them.
     index.replace_segments(&store, &removal.old_segments, &removal.new_segments)?;
+    stale.clear();
     println!("deleted events: {}", removal.deleted);
     Ok(())
 }

@@ -146,7 +146,38 @@ pub fn render_table(e: &Event) -> String {
     out.push_str("meta_json:\n");
     let pretty = serde_json::to_string_pretty(&sorted(&Value::Object(m.clone())))
         .unwrap_or_else(|_| "{}".into());
-    out.push_str(&pretty);
+    out.push_str(&escape_raw_controls(&pretty));
     out.push('\n');
     out
+}
+
+/// serde_json escapes U+0000–U+001F but leaves DEL and the C1 controls (U+0080–U+009F; U+009B
+/// is a CSI escape introducer on some terminals) raw: write them as JSON `\uXXXX` escapes, which
+/// read back as the same string. Found by tests/hostile_input.rs (a DEL from an app name).
+fn escape_raw_controls(json: &str) -> String {
+    json.chars()
+        .map(|c| {
+            if c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_json_carries_no_raw_del_or_c1() {
+        let v = serde_json::json!({"k": "a\u{7f}b\u{9b}31mc\u{85}d"});
+        let text = escape_raw_controls(&serde_json::to_string_pretty(&v).unwrap());
+        assert!(!text
+            .chars()
+            .any(|c| c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c)));
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+    }
 }

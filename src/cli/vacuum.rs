@@ -54,6 +54,7 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
             &append.actor,
         )
     };
+    let stale = EventIndex::mark_stale(&ctx.data_dir)?;
     let merge = store.merge_small_segments(&record, &append)?;
     if merge.groups == 0 {
         let mut ev = [record(&merge)];
@@ -76,11 +77,11 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
         locked.state.expire(&windows);
         locked.save()?;
     }
-    let index = EventIndex::open_or_create(&ctx.data_dir)?;
-    index.catch_up(&store, &mut |_| {})?;
+    let index = EventIndex::open_caught_up(&ctx.data_dir, &store)?;
     if merge.groups > 0 {
         index.replace_segments(&store, &merge.old_segments, &merge.new_segments)?;
     }
+    stale.clear();
     index.merge_all()?;
     println!("vacuum completed");
     Ok(())

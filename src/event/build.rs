@@ -30,6 +30,14 @@ impl Probes {
         self.local.get_or_init(LocalIdentity::probe)
     }
 
+    /// Whether the `dokku` command with this `DOKKU_PID` is still running (`/proc/<pid>`).
+    /// A PID that is not a number counts as gone. A reused PID only keeps a stale pending
+    /// deploy until it expires; it never lends it to another operation.
+    fn process_alive(&self, pid: &str) -> bool {
+        pid.parse::<u32>()
+            .is_ok_and(|p| p > 0 && std::path::Path::new(&format!("/proc/{p}")).exists())
+    }
+
     fn hostname(&self) -> &str {
         self.hostname.get_or_init(|| {
             std::env::var("DOKKU_AUDIT_HOSTNAME")
@@ -491,16 +499,21 @@ impl Capture<'_> {
         )
     }
 
-    /// The app's pending deploy for this operation; one left by another operation is dropped.
+    /// Takes the app's pending deploy of this operation. Rows that other `dokku` commands
+    /// opened are dropped once that command has exited (a build that failed before its
+    /// deploy); while it still runs, its row stays: two deploys of one app at once must not
+    /// take each other's source and revision.
     fn take_pending(&mut self, app: &str) -> Option<PendingDeploy> {
         let pid = self.env.dokku_pid.clone();
-        let mine = self.state.pending_deploy(pid.as_deref(), app).is_some();
-        let row = self.state.deploys.remove(app);
-        if mine {
-            row
-        } else {
-            None
-        }
+        let key = self.state.pending_deploy_key(pid.as_deref(), app);
+        let mine = key.as_ref().and_then(|k| self.state.deploys.remove(k));
+        self.state.deploys.retain(|k, d| {
+            crate::event::correlate::deploy_key_app(k) != app
+                || d.pid
+                    .as_deref()
+                    .is_some_and(|p| self.probes.process_alive(p))
+        });
+        mine
     }
 
     fn upsert_pending(
@@ -539,7 +552,8 @@ impl Capture<'_> {
             },
         };
         let id = row.correlation_id.clone();
-        self.state.deploys.insert(app.to_string(), row);
+        let key = crate::event::correlate::deploy_key(app, row.pid.as_deref());
+        self.state.deploys.insert(key, row);
         id
     }
 

@@ -174,7 +174,7 @@ pub struct CorrelationState {
     /// Run/enter contexts.
     #[serde(default)]
     pub commands: Vec<CommandContext>,
-    /// Pending deploys by app.
+    /// Pending deploys by [`deploy_key`] (app, and the `DOKKU_PID` that opened it).
     #[serde(default)]
     pub deploys: BTreeMap<String, PendingDeploy>,
     /// Runs awaiting completion.
@@ -189,6 +189,21 @@ pub struct CorrelationState {
     /// Per-app memory.
     #[serde(default)]
     pub apps: BTreeMap<String, AppMemory>,
+}
+
+/// Key of a pending deploy: the app and the `DOKKU_PID` that opened it, so that deploys of one
+/// app by two `dokku` commands at once (a git push racing a `ps:rebuild`) never overwrite each
+/// other's pending row. App names cannot contain `#` (Dokku allows `[a-z0-9-]`).
+pub fn deploy_key(app: &str, pid: Option<&str>) -> String {
+    match pid {
+        Some(p) => format!("{app}#{p}"),
+        None => app.to_string(),
+    }
+}
+
+/// The app of a [`deploy_key`].
+pub fn deploy_key_app(key: &str) -> &str {
+    key.split('#').next().unwrap_or(key)
 }
 
 /// The time parameters of matching.
@@ -293,12 +308,37 @@ impl CorrelationState {
         Some(self.commands.remove(i))
     }
 
-    /// The pending deploy of `app` if it belongs to this operation: with a `DOKKU_PID`, only
-    /// one opened under the same `DOKKU_PID` (or without one); without, any unexpired one.
+    /// The key of `app`'s pending deploy that belongs to this operation: with a `DOKKU_PID`,
+    /// the one opened under the same `DOKKU_PID` (or one opened without any); without, the
+    /// newest of the app's unexpired ones.
+    pub fn pending_deploy_key(&self, pid: Option<&str>, app: &str) -> Option<String> {
+        match pid {
+            Some(p) => {
+                let key = deploy_key(app, Some(p));
+                if self.deploys.contains_key(&key) {
+                    return Some(key);
+                }
+                // Opened without a DOKKU_PID (or kept in a state file from before keys
+                // carried the PID).
+                self.deploys
+                    .get(app)
+                    .filter(|d| d.pid.is_none() || d.pid.as_deref() == Some(p))
+                    .map(|_| app.to_string())
+            }
+            None => self
+                .deploys
+                .iter()
+                .filter(|(k, _)| deploy_key_app(k) == app)
+                .max_by_key(|(_, d)| d.updated)
+                .map(|(k, _)| k.clone()),
+        }
+    }
+
+    /// The pending deploy of `app` if it belongs to this operation (see
+    /// [`CorrelationState::pending_deploy_key`]).
     pub fn pending_deploy(&self, pid: Option<&str>, app: &str) -> Option<&PendingDeploy> {
-        self.deploys
-            .get(app)
-            .filter(|d| pid.is_none() || d.pid.is_none() || d.pid.as_deref() == pid)
+        self.pending_deploy_key(pid, app)
+            .and_then(|k| self.deploys.get(&k))
     }
 
     /// Takes the run a `scheduler-post-run` completes: same `DOKKU_PID`, else the newest of the app.

@@ -298,6 +298,55 @@ pub fn high_water_mark(index: &Index) -> Mark {
     }
 }
 
+/// Whether the store holds the event the index was last caught up to: the event with id
+/// `mark.hwm` has the `ts` the mark recorded. Found cheaply: from the recorded line position
+/// when its segment is plain (one line read), else from the segment that can hold the id.
+/// `true` when that event is gone (pruned), so only positive evidence of other data — the same
+/// id with another time — rejects an index. Found by tests/corruption.rs: an index copied from
+/// a smaller store was kept and queries answered from its documents.
+fn store_holds_mark(store: &Store, mark: &Mark) -> Result<bool, StoreError> {
+    if mark.hwm == 0 || mark.last_ts == i64::MIN {
+        return Ok(true);
+    }
+    let look = |found: &mut Option<bool>, item: ScanItem<'_>| {
+        if let ScanItem::Line { line, .. } = item {
+            match line.id() {
+                Some(id) if id == mark.hwm => {
+                    *found = Some(line.ts().map(epoch) == Some(mark.last_ts));
+                    return std::ops::ControlFlow::Break(());
+                }
+                Some(id) if id > mark.hwm => return std::ops::ControlFlow::Break(()),
+                _ => {}
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    };
+    let mut found: Option<bool> = None;
+    // Falls back to the segment that can hold `hwm` when the position is not a plain segment.
+    store.scan_after(mark.at, mark.hwm, &mut |item| look(&mut found, item))?;
+    if found.is_none() && mark.at.is_some() {
+        // The recorded position held other lines (data rewritten by vacuum, or other data).
+        store.scan_from(mark.hwm, &mut |item| look(&mut found, item))?;
+    }
+    Ok(found.unwrap_or(true))
+}
+
+/// Prefix of the files that say an index update is pending (see [`EventIndex::mark_stale`]).
+pub const STALE_PREFIX: &str = "index.stale-";
+
+/// A pending index update; [`StaleMark::clear`] once the index matches the segments again.
+#[derive(Debug)]
+pub struct StaleMark {
+    path: PathBuf,
+}
+
+impl StaleMark {
+    /// The index is consistent again.
+    pub fn clear(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// How a catch-up went.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CatchUp {
@@ -363,6 +412,49 @@ impl EventIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(IndexError::Io { path: dir, source }),
         }
+    }
+
+    /// Marks the index as about to fall behind a change of segments (prune, vacuum): until
+    /// [`StaleMark::clear`] runs, a crash leaves `index.stale-<pid>` behind, and the next
+    /// [`EventIndex::open_caught_up`] rebuilds the index instead of trusting documents that
+    /// may point at rewritten segments.
+    pub fn mark_stale(data_dir: &Path) -> Result<StaleMark, IndexError> {
+        let path = data_dir.join(format!("{STALE_PREFIX}{}", std::process::id()));
+        let owner = crate::store::Ownership::from_env();
+        crate::store::fsutil::atomic_write(&path, b"", &owner)?;
+        Ok(StaleMark { path })
+    }
+
+    /// Stale marks left by processes that are gone (see [`EventIndex::mark_stale`]).
+    pub fn stale_marks(data_dir: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(data_dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_string();
+                let pid: u32 = name.strip_prefix(STALE_PREFIX)?.parse().ok()?;
+                let alive =
+                    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+                (!alive).then(|| e.path())
+            })
+            .collect()
+    }
+
+    /// Opens the index and catches it up, rebuilding it first when a prune or vacuum died
+    /// between changing the segments and updating the index (a stale mark is left).
+    pub fn open_caught_up(data_dir: &Path, store: &Store) -> Result<EventIndex, IndexError> {
+        let stale = Self::stale_marks(data_dir);
+        if !stale.is_empty() {
+            Self::rebuild(data_dir, store, &mut |_| {})?;
+            for p in stale {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let index = Self::open_or_create(data_dir)?;
+        index.catch_up(store, &mut |_| {})?;
+        Ok(index)
     }
 
     /// Rebuilds the index of `data_dir` from the segments in a temporary directory and swaps it
@@ -437,6 +529,16 @@ impl EventIndex {
     ) -> Result<CatchUp, IndexError> {
         let mark = high_water_mark(&self.index);
         let hwm = mark.hwm;
+        if !store_holds_mark(store, &mark)? {
+            // Another store's index (copied over, or left from data since replaced) that is
+            // not ahead of this store: serving it would answer with foreign events.
+            return Err(IndexError::Tantivy {
+                path: self.dir.clone(),
+                source: tantivy::TantivyError::InvalidArgument(format!(
+                    "indexed up to event {hwm}, which this store holds with another time: the index belongs to other data"
+                )),
+            });
+        }
         let last = store.last_id()?;
         if last <= hwm {
             if last < hwm {
@@ -494,6 +596,13 @@ impl EventIndex {
         })?;
         if let Some(e) = failure {
             return Err(tantivy_err(&self.dir)(e));
+        }
+        // Only segments that are really gone: a prune that died after appending its record
+        // but before its journal changed nothing, and those segments' documents stay valid.
+        if !removed.is_empty() {
+            let existing: std::collections::BTreeSet<u64> =
+                store.segments()?.iter().map(|s| s.first_id).collect();
+            removed.retain(|s| !existing.contains(s));
         }
         for seg in removed {
             writer.delete_term(Term::from_field_u64(self.fields.seg, seg));
@@ -713,5 +822,51 @@ impl EventIndex {
             .map_err(tantivy_err(&self.dir))?;
         self.share_files();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Ownership, StoreOptions};
+
+    fn ctx() -> crate::store::AppendContext {
+        crate::store::AppendContext {
+            now: "2026-03-01T00:00:00Z".into(),
+            source_trigger: "test".into(),
+            actor: crate::record::ActorStamp::system(),
+        }
+    }
+
+    fn store_with(dir: &Path, apps: &[&str], ts: &str) -> Store {
+        let store = Store::new(dir, StoreOptions::default(), Ownership::default());
+        store.init().unwrap();
+        for app in apps {
+            let text = format!(
+                r#"{{"id":0,"ts":"{ts}","app":"{app}","category":"app","action":"create","status":"success","classification":null,"source_trigger":"post-create","source_type":null,"image_tag":null,"rev":null,"actor_type":"system","actor_name":null,"actor_label":"dokku-system","correlation_id":null,"message":"created","meta":{{}},"created_at":"{ts}"}}"#
+            );
+            let mut ev = [Event::from_json_text(&text).unwrap()];
+            store.append(&mut ev, &ctx()).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn an_index_of_other_data_is_refused_even_when_not_ahead() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        let small = store_with(&a, &["x", "y"], "2026-01-01T00:00:00Z");
+        let big = store_with(&b, &["p", "q", "r"], "2026-02-01T00:00:00Z");
+        let index = EventIndex::open_or_create(&a).unwrap();
+        index.catch_up(&small, &mut |_| {}).unwrap();
+        assert!(store_holds_mark(&small, &high_water_mark(&index.index)).unwrap());
+        // The same index against another store that has event 2 at another time.
+        assert!(!store_holds_mark(&big, &high_water_mark(&index.index)).unwrap());
+        assert!(matches!(
+            index.catch_up(&big, &mut |_| {}),
+            Err(IndexError::Tantivy { .. })
+        ));
+        // Its own store keeps using it.
+        assert!(index.catch_up(&small, &mut |_| {}).is_ok());
     }
 }

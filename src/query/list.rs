@@ -415,6 +415,14 @@ pub fn run(
     q: &ListQuery,
 ) -> Result<(Vec<Row>, Answer), IndexError> {
     store.check_readable()?;
+    // A prune or vacuum died between changing segments and updating the index: rebuild it
+    // (aside, then swapped in) before trusting it. Read-only or busy: answer as we can.
+    let stale = EventIndex::stale_marks(data_dir);
+    if !stale.is_empty() && EventIndex::rebuild(data_dir, store, &mut |_| {}).is_ok() {
+        for p in stale {
+            let _ = std::fs::remove_file(p);
+        }
+    }
     let index = match EventIndex::open_or_create(data_dir) {
         Ok(i) => Some(i),
         // Read-only data dir without an index yet, or a broken index we cannot replace here.
@@ -441,7 +449,10 @@ pub fn run(
         Err(IndexError::Tantivy { .. }) => {
             // Inconsistent with the store (restored data, another store's index): rebuild.
             drop(index);
-            EventIndex::remove(data_dir)?;
+            if EventIndex::remove(data_dir).is_err() {
+                // Cannot replace it (read-only data dir): never serve it, scan the segments.
+                return whole_tail(store, q);
+            }
             let fresh = EventIndex::open_or_create(data_dir)?;
             let _ = fresh.catch_up(store, &mut |_| {});
             return finish(store, &fresh, q);
@@ -449,7 +460,26 @@ pub fn run(
         Err(e) if read_only(&e) => {}
         Err(e) => return Err(e),
     }
-    finish(store, &index, q)
+    match finish(store, &index, q) {
+        // tantivy takes a lock file to open a reader, which a read-only data dir (or an index
+        // dir we may not write) refuses: answer from the segments alone, writing nothing.
+        // Found by tests/resource_faults.rs: every list query failed on a read-only data dir
+        // that had an index ("Failed to acquire Lockfile").
+        Err(e) if read_only(&e) => whole_tail(store, q),
+        other => other,
+    }
+}
+
+/// The answer from the segments alone (an in-memory index of every event): slow, never wrong.
+fn whole_tail(store: &Store, q: &ListQuery) -> Result<(Vec<Row>, Answer), IndexError> {
+    let (rows, scanned) = search_tail(store, index::Mark::default(), q)?;
+    Ok((
+        rows,
+        Answer {
+            from_index: 0,
+            tail_scanned: scanned,
+        },
+    ))
 }
 
 fn read_only(e: &IndexError) -> bool {
@@ -604,6 +634,16 @@ pub fn full_events(store: &Store, rows: &[Row]) -> Result<Vec<Event>, IndexError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error tantivy gives when it cannot create its reader lock file on a read-only
+    /// filesystem is what sends a query to the segments-only answer.
+    #[test]
+    fn reader_lock_refused_by_a_read_only_fs_counts_as_read_only() {
+        let io = std::io::Error::from_raw_os_error(30);
+        let e = IndexError::Query(format!("Failed to acquire Lockfile: IoError({io:?}). None"));
+        assert!(read_only(&e));
+        assert!(!read_only(&IndexError::Query("syntax error".into())));
+    }
 
     #[test]
     fn globs() {

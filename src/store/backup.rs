@@ -263,6 +263,7 @@ pub fn create(store: &Store, dest: &Path, created_at: &str) -> Result<BackupSumm
             return Err(e);
         }
     };
+    crate::crashpoint::hit("backup.before_rename");
     if let Err(e) = fs::rename(&tmp, dest) {
         let _ = fs::remove_dir_all(&tmp);
         return Err(StoreError::io("rename", dest)(e));
@@ -286,6 +287,8 @@ fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, 
     {
         // Under the lock: no append, seal, prune or repair changes the segments meanwhile.
         let _lock = WriterLock::acquire(&store.paths.lock, owner, store.opts.lock_timeout)?;
+        // A backup never copies a half-finished prune or restore.
+        super::recover::recover(&store.paths)?;
         let listing = segment::list(&store.paths.segments)?;
         let tail = Tail::load(&listing.segments)?;
         let n = listing.segments.len();
@@ -617,6 +620,7 @@ pub fn restore_locked(
     let store = guard.store;
     let root = &store.paths.root;
     let pid = std::process::id();
+    super::recover::recover(&store.paths)?;
     let staging = root.join(format!("segments.restore-{pid}"));
     let old = root.join(format!("segments.old-{pid}"));
     remove_dir_if_exists(&staging)?;
@@ -638,6 +642,7 @@ pub fn restore_locked(
             return Err(StoreError::io("rename", live)(e));
         }
     }
+    crate::crashpoint::hit("restore.after_move_aside");
     if let Err(e) = fs::rename(&staging, live) {
         if had_live {
             let _ = fs::rename(&old, live);

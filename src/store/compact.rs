@@ -13,9 +13,10 @@
 //!    renamed into `segments/` (a rewrite keeping its first id replaces the old file atomically),
 //!    then the deleted and replaced files are removed, then the directory is fsynced.
 //!
-//! A crash between the rename of a rewrite that starts at a later id and the removal of the old
-//! file leaves both: the events appear twice and `verify` reports the duplicate ids; running the
-//! same prune again removes the old file. (Tracked for the reliability work.)
+//! 3. between the event and the first rename, the renames and removals are written to a
+//!    compaction journal (`recover.rs`): a crash after that point is rolled forward by the next
+//!    writer, so a rewrite that starts at a later id and the file it replaces never both count
+//!    for longer than until the next write.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -27,9 +28,11 @@ use super::error::{Result, StoreError};
 use super::fsutil::{self, WriterLock};
 use super::line::ChainHash;
 use super::reader::{scan_segment, ScanItem};
+use super::recover::CompactionJournal;
 use super::segment::{self, file_name, SegmentFiles, Trailer};
 use super::writer::{self, AppendContext, AppendReceipt};
-use super::Store;
+use super::{Store, StorePaths};
+use crate::crashpoint;
 use crate::record::Event;
 
 /// What a deletion did (or, for a plan, would do).
@@ -78,15 +81,12 @@ fn bytes_of(seg: &SegmentFiles) -> u64 {
         .sum()
 }
 
-fn remove_segment_files(seg: &SegmentFiles) -> Result<()> {
+/// Both files of a segment go (sealed first, so a crash never leaves only the plain twin
+/// of a deleted segment counting).
+fn journal_remove_segment(journal: &mut CompactionJournal, paths: &StorePaths, seg: &SegmentFiles) {
     for p in [&seg.sealed, &seg.plain].into_iter().flatten() {
-        match fs::remove_file(p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io("remove", p)(e)),
-        }
+        journal.remove(paths, p);
     }
-    Ok(())
 }
 
 /// What goes from one segment.
@@ -114,6 +114,7 @@ impl Store {
     pub fn seal_active(&self) -> Result<()> {
         self.init()?;
         let _lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        super::recover::recover(&self.paths)?;
         let segments = self.segments()?;
         if let Some(last) = segments.last() {
             if let (true, Some(plain)) = (last.is_plain(), &last.plain) {
@@ -240,6 +241,8 @@ impl Store {
         let event = record(&removal);
         let mut ev = [event];
         let receipt = self.append_locked(&lock, &mut ev, ctx)?;
+        crashpoint::hit("compact.after_record");
+        let mut journal = CompactionJournal::new(&self.paths, &staging);
         for s in &staged {
             if let Some(new) = &s.sealed {
                 let target = self.paths.segments.join(format!(
@@ -247,22 +250,23 @@ impl Store {
                     segment::stem(s.first_id),
                     segment::SEALED_SUFFIX
                 ));
-                fs::rename(new, &target).map_err(StoreError::io("rename", &target))?;
+                journal.rename(&self.paths, new, &target);
                 if s.first_id != s.original.first_id {
-                    remove_segment_files(&s.original)?;
+                    journal_remove_segment(&mut journal, &self.paths, &s.original);
                 } else if let Some(plain) = &s.original.plain {
-                    let _ = fs::remove_file(plain);
+                    journal.remove(&self.paths, plain);
                 }
             } else {
-                remove_segment_files(&s.original)?;
+                journal_remove_segment(&mut journal, &self.paths, &s.original);
             }
         }
         for seg in &whole {
-            remove_segment_files(seg)?;
+            journal_remove_segment(&mut journal, &self.paths, seg);
         }
-        fsutil::sync_dir(&self.paths.segments)?;
+        journal.write(&self.paths, &self.owner)?;
+        crashpoint::hit("compact.after_journal");
+        journal.complete(&self.paths)?;
         drop(lock);
-        let _ = fs::remove_dir_all(&staging);
         Ok((removal, Some(receipt)))
     }
 
@@ -594,26 +598,29 @@ impl Store {
         let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
         let mut ev = [record(&merge)];
         self.append_locked(&lock, &mut ev, ctx)?;
+        crashpoint::hit("compact.after_record");
+        let mut journal = CompactionJournal::new(&self.paths, &staging);
         for (first, sealed, olds) in &staged {
             let target = self.paths.segments.join(format!(
                 "{}{}",
                 segment::stem(*first),
                 segment::SEALED_SUFFIX
             ));
-            fs::rename(sealed, &target).map_err(StoreError::io("rename", &target))?;
+            journal.rename(&self.paths, sealed, &target);
             for old in olds {
                 if old.first_id == *first {
                     if let Some(p) = &old.plain {
-                        let _ = fs::remove_file(p);
+                        journal.remove(&self.paths, p);
                     }
                 } else {
-                    remove_segment_files(old)?;
+                    journal_remove_segment(&mut journal, &self.paths, old);
                 }
             }
         }
-        fsutil::sync_dir(&self.paths.segments)?;
+        journal.write(&self.paths, &self.owner)?;
+        crashpoint::hit("compact.after_journal");
+        journal.complete(&self.paths)?;
         drop(lock);
-        let _ = fs::remove_dir_all(&staging);
         Ok(merge)
     }
 
@@ -622,6 +629,12 @@ impl Store {
     pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
         let mut out = self.listing()?.temp_files;
         let mine = std::process::id();
+        // The staging directory of a compaction whose journal is pending is not a leftover: the
+        // next writer renames its segments into place.
+        let pending = super::recover::pending_journal(&self.paths)
+            .ok()
+            .flatten()
+            .map(|j| self.paths.root.join(j.staging));
         for dir in [&self.paths.root, &self.paths.root.join("state")] {
             let Ok(entries) = fs::read_dir(dir) else {
                 continue;
@@ -643,7 +656,7 @@ impl Store {
                 let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
                 let running =
                     pid.is_some_and(|p| p == mine || Path::new(&format!("/proc/{p}")).exists());
-                if ours && !running {
+                if ours && !running && pending.as_deref() != Some(e.path().as_path()) {
                     out.push(e.path());
                 }
             }

@@ -22,6 +22,7 @@ pub mod fsutil;
 mod head;
 pub mod line;
 pub mod reader;
+pub mod recover;
 pub mod segment;
 pub mod verify;
 pub mod writer;
@@ -248,12 +249,14 @@ impl Store {
 
     /// Lists the segments in event order.
     pub fn segments(&self) -> Result<Vec<SegmentFiles>> {
-        Ok(segment::list(&self.paths.segments)?.segments)
+        Ok(self.listing()?.segments)
     }
 
     /// Everything the segments directory holds, including leftovers.
     pub fn listing(&self) -> Result<segment::Listing> {
-        segment::list(&self.paths.segments)
+        let mut listing = segment::list(&self.paths.segments)?;
+        recover::apply_pending_view(&self.paths, &mut listing);
+        Ok(listing)
     }
 
     /// Visits every line of every segment in event order. Damage is passed to `f` and skipped.
@@ -414,7 +417,31 @@ impl Store {
     /// Checks every CRC, id order, trailers and the chain.
     pub fn verify(&self) -> Result<VerifyReport> {
         self.check_readable()?;
-        verify::verify(&self.segments()?)
+        let listing = self.listing()?;
+        let mut report = verify::verify(&listing.segments)?;
+        // Something under a segment's name that is not a regular file (a directory, a FIFO) is
+        // never read, but it is not what the writer left there: report it.
+        for p in &listing.foreign_files {
+            let name = segment::file_name(p);
+            let stem = name
+                .strip_suffix(segment::SEALED_SUFFIX)
+                .or_else(|| name.strip_suffix(segment::PLAIN_SUFFIX));
+            let segment_like =
+                stem.is_some_and(|d| d.len() == 20 && d.bytes().all(|c| c.is_ascii_digit()));
+            let regular = std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file());
+            if segment_like && !regular {
+                report.problems.push(Problem {
+                    pos: LinePos {
+                        segment: name,
+                        line: 0,
+                        offset: 0,
+                    },
+                    message: "is not a regular file, so it is not read as a segment; move it away"
+                        .into(),
+                });
+            }
+        }
+        Ok(report)
     }
 
     /// Counts for `status`: sealed segments are counted from their trailers, the active one by

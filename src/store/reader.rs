@@ -47,6 +47,15 @@ pub enum DamageKind {
     },
     /// The zstd stream cannot be decoded from here on.
     Undecodable(String),
+    /// A valid line in a segment whose name it does not fit: the segment's first line is not
+    /// the id its name says (a segment copied or renamed by hand; reported once, at line 1, and
+    /// the whole segment is skipped), or a later line has a smaller id than the name.
+    Misplaced {
+        /// The line's id.
+        id: u64,
+        /// The first id the segment's name says.
+        first_id: u64,
+    },
 }
 
 impl std::fmt::Display for DamageKind {
@@ -58,6 +67,10 @@ impl std::fmt::Display for DamageKind {
             }
             DamageKind::Truncated { bytes } => write!(f, "ends in a partial line ({bytes} bytes)"),
             DamageKind::Undecodable(e) => write!(f, "cannot be decompressed: {e}"),
+            DamageKind::Misplaced { id, first_id } => write!(
+                f,
+                "holds event {id} but its name says it starts at {first_id} (a copied or renamed segment; skipped)"
+            ),
         }
     }
 }
@@ -102,6 +115,7 @@ pub fn scan_segment(
     is_active: bool,
     f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
 ) -> Result<ControlFlow<()>> {
+    let f = &mut guard_ids(seg.first_id, f);
     let path = seg.data_path();
     let name = file_name(path);
     if seg.is_plain() {
@@ -139,6 +153,7 @@ pub fn scan_segment_from(
     if start == 0 || !seg.is_plain() {
         return scan_segment(seg, is_active, f);
     }
+    let f = &mut guard_ids(seg.first_id, f);
     let path = seg.data_path();
     let name = file_name(path);
     let mut file = match File::open(path) {
@@ -158,6 +173,35 @@ pub fn scan_segment_from(
         start,
         f,
     )
+}
+
+/// Wraps a visitor so that no line is served from a segment it does not belong to: a segment's
+/// name is the id of its first line (segments-format.md §3), so a first line (offset 0) with
+/// another id means the file is a copy or was renamed, and none of its lines is served; a line
+/// with an id below the name is never served either. Found by tests/corruption.rs: a sealed
+/// segment copied under another name made `export` serve its events twice, out of order.
+fn guard_ids<'f>(
+    first_id: u64,
+    f: &'f mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+) -> impl FnMut(ScanItem<'_>) -> ControlFlow<()> + 'f {
+    let mut misnamed = false;
+    move |item| match item {
+        ScanItem::Line { pos, line } => {
+            let id = line.id().unwrap_or(0);
+            if misnamed {
+                return ControlFlow::Continue(());
+            }
+            if (pos.offset == 0 && id != first_id) || id < first_id {
+                misnamed = pos.offset == 0;
+                return f(ScanItem::Damage(Damage {
+                    pos: pos.clone(),
+                    kind: DamageKind::Misplaced { id, first_id },
+                }));
+            }
+            f(ScanItem::Line { pos, line })
+        }
+        other => f(other),
+    }
 }
 
 #[allow(unsafe_code)]
@@ -335,6 +379,42 @@ mod tests {
         })
         .unwrap();
         (ids, damage)
+    }
+
+    /// Ids served and damage reported when `bytes` is read as a segment named `first_id`.
+    fn collect_named(bytes: &[u8], first_id: u64) -> (Vec<u64>, Vec<Damage>) {
+        let mut ids = Vec::new();
+        let mut damage = Vec::new();
+        let mut visit = |item: ScanItem<'_>| {
+            match item {
+                ScanItem::Line { line, .. } => ids.push(line.id().unwrap()),
+                ScanItem::Damage(d) => damage.push(d),
+            }
+            ControlFlow::Continue(())
+        };
+        let mut guarded = guard_ids(first_id, &mut visit);
+        let _flow = scan_lines(BufReader::new(bytes), "seg", false, &mut guarded).unwrap();
+        drop(guarded);
+        (ids, damage)
+    }
+
+    #[test]
+    fn a_segment_under_another_name_serves_nothing() {
+        assert_eq!(collect_named(&lines(3), 1).0, vec![1, 2, 3]);
+        // Copied under a later (or earlier) name: one report at line 1, nothing served.
+        for name in [2, 7] {
+            let (ids, damage) = collect_named(&lines(3), name);
+            assert!(ids.is_empty(), "{ids:?}");
+            assert_eq!(damage.len(), 1);
+            assert_eq!(damage[0].pos.line, 1);
+            assert_eq!(
+                damage[0].kind,
+                DamageKind::Misplaced {
+                    id: 1,
+                    first_id: name
+                }
+            );
+        }
     }
 
     #[test]

@@ -89,6 +89,12 @@ pub fn list(dir: &Path) -> Result<Listing> {
         let entry = entry.map_err(StoreError::io("read directory", dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
+        // Only regular files are segments: a FIFO or device named like one would block or
+        // feed every reader and writer (a directory or symlink cannot be one either).
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            listing.foreign_files.push(path);
+            continue;
+        }
         let (digits, kind) = if let Some(d) = name.strip_suffix(TEMP_SUFFIX) {
             (d, 2)
         } else if let Some(d) = name.strip_suffix(SEALED_SUFFIX) {
@@ -279,7 +285,9 @@ pub fn seal(
     out.sync_all().map_err(StoreError::io("fsync", &tmp))?;
     drop(out);
     owner.apply(&tmp, FILE_MODE)?;
+    crate::crashpoint::hit("seal.before_rename");
     fs::rename(&tmp, &sealed).map_err(StoreError::io("rename", &sealed))?;
+    crate::crashpoint::hit("seal.after_rename");
     fsutil::sync_dir(dir)?;
     Ok(sealed)
 }

@@ -12,9 +12,11 @@ use super::error::{Result, StoreError};
 use super::fsutil::{self, Ownership, WriterLock};
 use super::head::{ActiveTail, Tail, Torn};
 use super::line::{encode_line, memfind, ChainHash};
-use super::reader::{scan_segment, ScanItem};
+use super::reader::{scan_segment, ScanItem, MAX_LINE_BYTES};
+use super::recover::Recovered;
 use super::segment::{self, file_name, SegmentFiles, Trailer, PLAIN_SUFFIX};
 use super::{Durability, StoreOptions, StorePaths};
+use crate::crashpoint;
 use crate::record::{ActorStamp, Event};
 
 /// Who is appending, for the maintenance events the store itself writes (torn-tail repair).
@@ -41,6 +43,11 @@ pub struct AppendReceipt {
     pub repaired: Option<Repair>,
     /// Segments sealed during this append.
     pub sealed: Vec<PathBuf>,
+    /// What was finished or undone after a crash before this append (see `recover.rs`).
+    pub recovered: Recovered,
+    /// Seals that failed after the events were durable. The append still succeeded: the plain
+    /// segment stays complete and the next append seals it again.
+    pub seal_errors: Vec<String>,
 }
 
 /// A torn-tail repair: what was cut off the active segment, and where the bytes were kept.
@@ -84,6 +91,8 @@ pub fn append_raw_locked(
     events: &mut dyn Iterator<Item = &[u8]>,
     ctx: &AppendContext,
 ) -> Result<AppendReceipt> {
+    // Finish (or undo) whatever a crash interrupted before looking at the segments.
+    let recovered = super::recover::recover(paths)?;
     let listing = segment::list(&paths.segments)?;
     let tail = Tail::load(&listing.segments)?;
     let mut w = SegmentWriter {
@@ -96,6 +105,7 @@ pub fn append_raw_locked(
         buf: Vec::with_capacity(64 * 1024),
         sealing: Vec::new(),
         sealed: Vec::new(),
+        seal_errors: Vec::new(),
         dir_dirty: false,
     };
     let mut receipt = AppendReceipt::default();
@@ -111,6 +121,7 @@ pub fn append_raw_locked(
                 fs::remove_file(&active.path).map_err(StoreError::io("remove", &active.path))?;
                 w.dir_dirty = true;
             }
+            crashpoint::hit("repair.after_truncate");
             w.push(&repair_event(&repair, ctx).to_json_bytes())?;
         } else if active.valid_len > 0 {
             w.active = Some(ActiveFile::from_tail(&active, file));
@@ -122,6 +133,10 @@ pub fn append_raw_locked(
             w.dir_dirty = true;
         }
     }
+    if recovered.any() {
+        w.push(&recovery_event(&recovered, paths, ctx).to_json_bytes())?;
+    }
+    receipt.recovered = recovered;
     let first_id = w.next_id;
     for ev in events {
         w.push(ev)?;
@@ -132,15 +147,26 @@ pub fn append_raw_locked(
         receipt.last_id = w.next_id - 1;
     }
     receipt.chain_head = w.chain.to_hex();
+    crashpoint::hit("append.after_fsync");
+    // The events are durable: from here on nothing may turn the append into a failure (a caller
+    // told "failed" could retry and record the events twice). A seal that fails leaves its plain
+    // segment complete, and the next append seals it (it is in `tail.unsealed` then).
     // Segments rotated out were sealed on background threads while writing went on: wait for
     // them (still under the lock), then seal any plain segment a crash left unsealed.
     receipt.sealed = std::mem::take(&mut w.sealed);
+    receipt.seal_errors = std::mem::take(&mut w.seal_errors);
     for handle in std::mem::take(&mut w.sealing) {
-        receipt.sealed.push(join_seal(handle)?);
+        match join_seal(handle) {
+            Ok(p) => receipt.sealed.push(p),
+            Err(e) => receipt.seal_errors.push(e.to_string()),
+        }
     }
     for seg in &tail.unsealed {
         if let Some(p) = &seg.plain {
-            receipt.sealed.push(seal_plain(p, opts, owner)?);
+            match seal_plain(p, opts, owner) {
+                Ok(p) => receipt.sealed.push(p),
+                Err(e) => receipt.seal_errors.push(e.to_string()),
+            }
         }
     }
     for tmp in &listing.temp_files {
@@ -154,8 +180,13 @@ pub fn append_raw_locked(
 pub fn seal_plain(plain: &Path, opts: &StoreOptions, owner: &Ownership) -> Result<PathBuf> {
     let mut stats: Option<Trailer> = None;
     let mut valid_len = 0u64;
+    // The name says the first id; the reader checks every line against it.
+    let first_id = file_name(plain)
+        .strip_suffix(PLAIN_SUFFIX)
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(0);
     let seg = SegmentFiles {
-        first_id: 0,
+        first_id,
         plain: Some(plain.to_path_buf()),
         sealed: None,
     };
@@ -235,6 +266,8 @@ struct SegmentWriter<'a> {
     sealing: Vec<std::thread::JoinHandle<Result<PathBuf>>>,
     /// Seals already finished.
     sealed: Vec<PathBuf>,
+    /// Seals that failed (reported, never fatal: see `append_raw_locked`).
+    seal_errors: Vec<String>,
     dir_dirty: bool,
 }
 
@@ -256,6 +289,17 @@ impl SegmentWriter<'_> {
         let id = self.next_id;
         let day = day_of(rest);
         let line_len = json.len() + super::line::TAIL_LEN + 24;
+        // Readers refuse longer lines (they bound their buffers), so such an event would be
+        // acknowledged and then unreadable: refuse it here instead.
+        if line_len > MAX_LINE_BYTES {
+            return Err(StoreError::Segment {
+                segment: "-".into(),
+                detail: format!(
+                    "event of {} bytes refused: a line may hold at most {MAX_LINE_BYTES} bytes",
+                    json.len()
+                ),
+            });
+        }
         if let Some(active) = &self.active {
             let size = active.len + self.buf.len() as u64;
             let too_big = size > 0 && size + line_len as u64 > self.opts.segment_max_bytes;
@@ -297,6 +341,12 @@ impl SegmentWriter<'_> {
         let Some(active) = &mut self.active else {
             return Ok(());
         };
+        if crashpoint::is_armed("append.partial_write") {
+            // Half a batch reaches the file, as when the machine dies mid-write.
+            let half = self.buf.len() / 2;
+            let _ = active.file.write_all(&self.buf[..half]);
+            crashpoint::hit("append.partial_write");
+        }
         active
             .file
             .write_all(&self.buf)
@@ -333,8 +383,12 @@ impl SegmentWriter<'_> {
             // At most two seals in flight, so a long import does not hold every segment in memory.
             if self.sealing.len() >= 2 {
                 let oldest = self.sealing.remove(0);
-                self.sealed.push(join_seal(oldest)?);
+                match join_seal(oldest) {
+                    Ok(p) => self.sealed.push(p),
+                    Err(e) => self.seal_errors.push(e.to_string()),
+                }
             }
+            crashpoint::hit("rotate.before_seal");
             let (opts, owner) = (self.opts.clone(), *self.owner);
             self.sealing.push(std::thread::spawn(move || {
                 seal_plain(&active.path, &opts, &owner)
@@ -345,6 +399,7 @@ impl SegmentWriter<'_> {
 
     fn finish(&mut self) -> Result<()> {
         self.flush()?;
+        crashpoint::hit("append.before_fsync");
         self.sync()
     }
 }
@@ -385,6 +440,32 @@ fn repair_torn_tail(
         removed_lines: torn.pieces,
         quarantine: format!("quarantine/{name}"),
     })
+}
+
+fn recovery_event(r: &Recovered, paths: &StorePaths, ctx: &AppendContext) -> Event {
+    let mut meta = Map::new();
+    let mut what = Vec::new();
+    if r.compaction {
+        meta.insert("compaction_completed".into(), Value::from(true));
+        what.push("completed an interrupted prune/vacuum".to_string());
+    }
+    if let Some(old) = &r.restore_rolled_back {
+        let name = old
+            .strip_prefix(&paths.root)
+            .unwrap_or(old)
+            .to_string_lossy()
+            .into_owned();
+        what.push(format!("rolled back an interrupted restore (kept {name})"));
+        meta.insert("restore_rolled_back_from".into(), Value::from(name));
+    }
+    Event::maintenance(
+        "recover",
+        format!("recovered after a crash: {}", what.join("; ")),
+        meta,
+        &ctx.now,
+        &ctx.source_trigger,
+        &ctx.actor,
+    )
 }
 
 fn repair_event(repair: &Repair, ctx: &AppendContext) -> Event {
