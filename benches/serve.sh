@@ -30,7 +30,7 @@ cleanup() {
   if [[ -n "$stream" ]]; then kill "$stream" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
-for _ in $(seq 50); do
+for _ in $(seq 300); do
   grep -q '^serving' "$work/serve.out" 2>/dev/null && break
   sleep 0.1
 done

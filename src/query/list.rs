@@ -360,11 +360,6 @@ fn search_tail(
     q: &ListQuery,
 ) -> Result<(Vec<Row>, u64), IndexError> {
     let after = mark.hwm;
-    let (schema, fields) = index::schema();
-    let ram = Index::create_in_ram(schema);
-    let mut writer: tantivy::IndexWriter = ram
-        .writer_with_num_threads(1, 15_000_000)
-        .map_err(|e| IndexError::Query(e.to_string()))?;
     let mut events: Vec<Event> = Vec::new();
     store.scan_after(mark.at, after + 1, &mut |item| {
         if let ScanItem::Line { line, .. } = item {
@@ -381,6 +376,12 @@ fn search_tail(
     if events.is_empty() {
         return Ok((Vec::new(), 0));
     }
+    // The in-memory index (and its 15 MB arena) only when there is a tail to search.
+    let (schema, fields) = index::schema();
+    let ram = Index::create_in_ram(schema);
+    let mut writer: tantivy::IndexWriter = ram
+        .writer_with_num_threads(1, 15_000_000)
+        .map_err(|e| IndexError::Query(e.to_string()))?;
     for (i, ev) in events.iter().enumerate() {
         // The offset field carries the position in `events`, to get the event back.
         let d = index::document(&fields, ev, 0, i as u64);
