@@ -91,7 +91,8 @@ pub fn read_request(r: &mut impl BufRead) -> ReadOutcome {
         let budget = (MAX_HEAD_BYTES + 1).saturating_sub(before) as u64;
         let n = match std::io::Read::take(&mut *r, budget).read_until(b'\n', &mut head) {
             Ok(n) => n,
-            Err(_) if before == 0 => return ReadOutcome::Closed,
+            // Nothing of a request yet: an idle keep-alive connection timing out, or a reset.
+            Err(_) if head.is_empty() => return ReadOutcome::Closed,
             Err(e) => {
                 return match e.kind() {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
@@ -124,10 +125,9 @@ pub fn read_request(r: &mut impl BufRead) -> ReadOutcome {
             break;
         }
         if !line.ends_with(b"\n") {
-            return ReadOutcome::Bad(HttpError::new(
-                431,
-                format!("request head larger than {MAX_HEAD_BYTES} bytes"),
-            ));
+            // Only the end of the stream stops a line short of its newline (the size limit was
+            // checked above).
+            return ReadOutcome::Bad(HttpError::bad("connection closed inside the request head"));
         }
     }
     match parse_head(&head) {
@@ -379,6 +379,7 @@ mod tests {
         let many: String = (0..100).map(|i| format!("X-{i}: y\r\n")).collect();
         assert_eq!(status(&format!("GET / HTTP/1.1\r\n{many}\r\n")), 431);
         assert!(matches!(read(""), ReadOutcome::Closed));
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: x"), 400);
     }
 
     #[test]
