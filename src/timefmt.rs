@@ -52,7 +52,10 @@ pub fn parse_time_arg(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Time
         let midnight = d.and_hms_opt(0, 0, 0).ok_or_else(err)?;
         return Ok(Utc.from_utc_datetime(&midnight));
     }
-    let (digits, unit) = s_trim.split_at(s_trim.len().saturating_sub(1));
+    // The unit is the last character, not the last byte: `5é` must be an error, not a split
+    // inside a UTF-8 sequence (found by the `query_parse` fuzz target).
+    let unit_at = s_trim.char_indices().last().map_or(0, |(i, _)| i);
+    let (digits, unit) = s_trim.split_at(unit_at);
     if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
         return Err(err());
     }
@@ -114,6 +117,9 @@ mod tests {
             "yesterday",
             "2026-04-32",
             "99999999999999999999d",
+            "5é",
+            "é",
+            "12\u{1F600}",
         ] {
             assert!(p(bad).is_err(), "{bad}");
         }

@@ -70,3 +70,42 @@ proptest! {
         prop_assert!(check_line(&line).is_err());
     }
 }
+
+proptest! {
+    /// A sequence of lines chains: each line's chain value is what `expected_chain` computes
+    /// from the previous line's, starting at genesis; ids of any size read back. Deleting a line
+    /// or swapping two lines anywhere before the end breaks the chain at the next line — the
+    /// tamper evidence `verify` relies on, which `check_line` alone cannot give.
+    #[test]
+    fn sequences_chain_and_reordering_is_detected(
+        messages in prop::collection::vec(".{0,24}", 2..8),
+        first_id in any::<u64>(),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let mut lines = Vec::new();
+        let mut chains = vec![ChainHash::GENESIS];
+        for (i, m) in messages.iter().enumerate() {
+            let mut ev = event(None, m.clone(), "k".into(), "v".into());
+            ev.id = first_id.wrapping_add(i as u64);
+            let mut line = Vec::new();
+            let chain = encode_line(&ev.to_json_bytes(), chains.last().unwrap(), &mut line);
+            line.pop();
+            let checked = check_line(&line).expect("line checks");
+            prop_assert_eq!(checked.id(), Some(ev.id));
+            prop_assert_eq!(checked.expected_chain(chains.last().unwrap()), chain);
+            chains.push(chain);
+            lines.push(line);
+        }
+        let n = lines.len();
+        let follows = |line: &[u8], prev: &ChainHash| {
+            let c = check_line(line).expect("line checks");
+            c.expected_chain(prev) == c.chain
+        };
+        // Delete line k (not the last): line k+1 no longer follows line k-1.
+        let k = pick.index(n - 1);
+        prop_assert!(!follows(&lines[k + 1], &chains[k]), "deleting line {} went unnoticed", k);
+        // Swap lines k and k+1: line k+1 (now first) does not follow line k-1 (as above), and
+        // line k does not follow line k+1.
+        prop_assert!(!follows(&lines[k], &chains[k + 2]), "swapping {} went unnoticed", k);
+    }
+}

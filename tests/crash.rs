@@ -272,6 +272,14 @@ fn prune_and_vacuum_crash_points_complete_or_leave_the_store_untouched() {
         assert!(killed(&o), "prune did not reach {point}: {o:?}");
         // Readers see one consistent state even before a writer finishes the work.
         store.verify_ok();
+        if point != "compact.after_record" {
+            let doctor = store.run(&["doctor"]);
+            let text = String::from_utf8_lossy(&doctor.stdout);
+            assert!(
+                text.contains("interrupted prune/vacuum is pending"),
+                "{text}"
+            );
+        }
         let events = check_store(&store, &acked);
         if point == "compact.after_record" {
             // Crashed before the journal: nothing was changed; running it again does it.
@@ -336,6 +344,12 @@ fn backup_and_restore_crash_points_keep_the_live_history() {
         .unwrap();
     assert!(killed(&o), "restore did not reach its crash point: {o:?}");
     assert!(!store.data.join("segments").exists());
+    // doctor says what happened; vacuum (which removes leftovers) must not take the live
+    // history moved aside for a leftover: it moves it back first.
+    let doctor = store.run(&["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(text.contains("interrupted restore"), "{text}");
+    store.ok(&["vacuum"]);
     let events = check_store(&store, &acked);
     assert_eq!(count_maintenance(&events, "recover"), 1);
     // And a restore that is not interrupted still works afterwards.

@@ -4,10 +4,14 @@
 //! checks also run on stable Rust from `tests/smoke.rs` (no libFuzzer, no nightly). Every
 //! function panics when a property fails; that is what libFuzzer records as a crash.
 
+pub mod hook_args;
 pub mod line_decode;
+pub mod query_parse;
 pub mod segment_reader;
 
+pub use hook_args::hook_args;
 pub use line_decode::line_decode;
+pub use query_parse::query_parse;
 pub use segment_reader::segment_reader;
 
 /// The fixed pieces of a v1 integrity tail, as `segments-format.md` §4 spells them. Kept here

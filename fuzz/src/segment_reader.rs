@@ -205,6 +205,11 @@ pub fn model(bytes: &[u8], active: bool, segment: &str) -> Vec<Item> {
     let mut items = Vec::new();
     let mut offset = 0usize;
     let mut line = 0u64;
+    // A segment's name is the id of its first line (§3): a valid first line with another id
+    // makes the whole segment misplaced (reported once, nothing of it served), and a valid line
+    // with an id below the name is reported instead of served.
+    let first_id: u64 = segment[..20].parse().expect("segment name");
+    let mut misnamed = false;
     while offset < bytes.len() {
         line += 1;
         let pos = LinePos {
@@ -225,7 +230,22 @@ pub fn model(bytes: &[u8], active: bool, segment: &str) -> Vec<Item> {
         let piece = &bytes[offset..offset + nl];
         let end = offset + nl + 1;
         items.push(match check_line(piece) {
-            Ok(l) => Item::Line(pos, l.event_open.to_vec(), l.chain),
+            Ok(_) if misnamed => {
+                offset = end;
+                continue;
+            }
+            Ok(l) => {
+                let id = l.id().unwrap_or(0);
+                if (offset == 0 && id != first_id) || id < first_id {
+                    misnamed = offset == 0;
+                    Item::Damage(Damage {
+                        pos,
+                        kind: DamageKind::Misplaced { id, first_id },
+                    })
+                } else {
+                    Item::Line(pos, l.event_open.to_vec(), l.chain)
+                }
+            }
             Err(_) if active && end == bytes.len() => Item::Damage(Damage {
                 pos,
                 kind: DamageKind::TornTail {

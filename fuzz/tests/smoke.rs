@@ -178,3 +178,191 @@ fn segment_reader_smoke() {
     }
     eprintln!("segment_reader: {n} shaped inputs and {noise} noise inputs");
 }
+
+/// Argument words biased towards what the parsers look for.
+fn arg_word(rng: &mut Rng) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "",
+        "myapp",
+        "--app",
+        "--app=",
+        "--app=x",
+        "--global",
+        "--trace",
+        "--label",
+        "--",
+        "-e",
+        "--env",
+        "--env=K=V",
+        "-eK=V",
+        "K=V",
+        "SECRET=hunter2",
+        "=x",
+        "0",
+        "1",
+        "2",
+        "run",
+        "run:detached",
+        "enter",
+        "--container-id",
+        "--container-id=abc",
+        "config:set",
+        "config:set-global",
+        "config:unset",
+        "letsencrypt:set",
+        "registry:login",
+        "git:auth",
+        "git:sync",
+        "--build",
+        "docker-options:add",
+        "-e A=1 -e B=2",
+        "git-receive-pack '/home/dokku/../a/myapp.git'",
+        "git-hook",
+        "/home/dokku/myapp.git",
+        "'myapp'",
+        "https://user:tok@host/x",
+        "ssh://u:p@h:22#r",
+        "apps:rename",
+        "resource:limit",
+        "../../etc/passwd",
+        "a\nb",
+        "set",
+    ];
+    match rng.below(6) {
+        0 => rng.bytes_upto(12),
+        1 => rng.texty_upto(12),
+        _ => WORDS[rng.below(WORDS.len())].as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn hook_args_smoke() {
+    let mut rng = rng();
+    let n = inputs();
+    for i in 0..n {
+        // The 1 MiB argument (low flag bits 001001) on a few inputs only: it dominates the run
+        // time.
+        let flags = if i % 200 == 0 {
+            0b1100_1001
+        } else {
+            rng.next() as u8 & !1
+        };
+        let mut data = vec![flags];
+        let count = rng.below(10);
+        for j in 0..count {
+            if j > 0 {
+                data.push(0);
+            }
+            data.extend(arg_word(&mut rng));
+        }
+        if rng.below(6) == 0 {
+            mutate(&mut rng, &mut data);
+        }
+        if i % 200 == 0 {
+            dokku_audit_fuzz::hook_args::hook_args_sized(&data, 1 << 20);
+        } else {
+            dokku_audit_fuzz::hook_args(&data);
+        }
+    }
+    dokku_audit_fuzz::hook_args(&[]);
+    dokku_audit_fuzz::hook_args(&[1]);
+    eprintln!("hook_args: {n} inputs");
+}
+
+fn time_word(rng: &mut Rng) -> String {
+    let n = rng.next() % 100_000;
+    match rng.below(8) {
+        0 => format!(
+            "{n}{}",
+            ["s", "m", "h", "d", "w", "y", "é", ""][rng.below(8)]
+        ),
+        1 => format!(
+            "{:04}-{:02}-{:02}",
+            rng.below(10_000),
+            rng.below(14),
+            rng.below(33)
+        ),
+        2 => format!(
+            " {:04}-{:02}-{:02}T{:02}:{:02}:{:02}{} ",
+            rng.below(10_000),
+            rng.below(14),
+            rng.below(33),
+            rng.below(26),
+            rng.below(62),
+            rng.below(62),
+            ["Z", "+01:00", "-23:59", ".5Z", "", "+24:00"][rng.below(6)]
+        ),
+        3 => format!("{}d", u64::MAX >> rng.below(64)),
+        _ => String::from_utf8_lossy(&rng.texty_upto(12)).into_owned(),
+    }
+}
+
+fn query_word(rng: &mut Rng) -> String {
+    const WORDS: &[&str] = &[
+        "deploy",
+        "AND",
+        "OR",
+        "NOT",
+        "(",
+        ")",
+        "\"",
+        ":",
+        "text:",
+        "message:x",
+        "*",
+        "?",
+        "[",
+        "]",
+        "TO",
+        "{",
+        "}",
+        "-",
+        "+",
+        "^2",
+        "~",
+        "IN",
+        "\\",
+        "ts:>5",
+        "app:myapp",
+        "é",
+        " ",
+    ];
+    (0..rng.below(8))
+        .map(|_| match rng.below(4) {
+            0 => String::from_utf8_lossy(&rng.texty_upto(6)).into_owned(),
+            _ => WORDS[rng.below(WORDS.len())].to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(if rng.below(2) == 0 { " " } else { "" })
+}
+
+#[test]
+fn query_parse_smoke() {
+    let mut rng = rng();
+    let n = inputs();
+    for _ in 0..n {
+        let mut data = rng.bytes(8);
+        // Two timestamp-shaped strings: mostly plausible digits.
+        for _ in 0..28 {
+            data.push(match rng.below(8) {
+                0 => rng.next() as u8,
+                _ => rng.below(10) as u8,
+            });
+        }
+        data.push(rng.next() as u8);
+        let parts = [
+            time_word(&mut rng),
+            query_word(&mut rng),
+            query_word(&mut rng),
+            query_word(&mut rng),
+            query_word(&mut rng),
+        ];
+        data.extend(parts.join("\0").into_bytes());
+        if rng.below(8) == 0 {
+            mutate(&mut rng, &mut data);
+        }
+        dokku_audit_fuzz::query_parse(&data);
+    }
+    dokku_audit_fuzz::query_parse(&[]);
+    eprintln!("query_parse: {n} inputs");
+}

@@ -100,6 +100,7 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
             check_index(ctx, &store, &mut r);
         }
         check_state(ctx, &mut r);
+        check_interrupted(&store, &mut r);
         check_leftovers(&store, &mut r);
         check_free_space(data, &mut r);
         check_filesystem(data, &mut r);
@@ -536,6 +537,45 @@ fn pid_alive(name: &str) -> bool {
 
 /// Temporary files and directories left by interrupted seals, reindexes, restores, state and
 /// marker writes; foreign files in `segments/`.
+/// Work a crash interrupted that the next writer finishes (segments-format.md §8).
+fn check_interrupted(store: &Store, r: &mut Report) {
+    use crate::store::recover;
+    let paths = store.paths();
+    let mut found = false;
+    match recover::pending_journal(paths) {
+        Ok(Some(_)) => {
+            found = true;
+            r.issue(format!(
+                "an interrupted prune/vacuum is pending ({}): readers already see its result; the next write completes it (or run: dokku audit:vacuum)",
+                recover::JOURNAL_FILE
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            found = true;
+            r.issue(format!("{e}"));
+        }
+    }
+    if let Some(old) = recover::interrupted_restore(paths) {
+        found = true;
+        r.issue(format!(
+            "an interrupted restore left the live history in {}: the next write moves it back (or run: dokku audit:vacuum); do not delete it",
+            rel(&paths.root, &old)
+        ));
+    }
+    let stale = crate::index::EventIndex::stale_marks(&paths.root);
+    if !stale.is_empty() {
+        found = true;
+        r.issue(format!(
+            "the index may be stale after an interrupted prune/vacuum ({}): the next query rebuilds it (or run: dokku audit:reindex)",
+            rel(&paths.root, &stale[0])
+        ));
+    }
+    if !found {
+        r.ok("no interrupted prune, vacuum or restore");
+    }
+}
+
 fn check_leftovers(store: &Store, r: &mut Report) {
     let data = &store.paths().root;
     let mut leftovers: Vec<PathBuf> = Vec::new();
@@ -569,7 +609,9 @@ fn check_leftovers(store: &Store, r: &mut Report) {
             .iter()
             .any(|p| name.starts_with(p))
                 || (name.starts_with('.') && name.contains(".tmp-"));
-            if leftover {
+            let live_history = crate::store::recover::interrupted_restore(store.paths())
+                .is_some_and(|p| p == e.path());
+            if leftover && !live_history {
                 consider(e.path(), &name);
             }
         }

@@ -16,6 +16,10 @@ use crate::store::Ownership;
 pub fn run(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.store()?;
     store.check_readable()?;
+    // Finish an interrupted prune/vacuum or undo an interrupted restore first: their files
+    // look like leftovers, and one of them may hold the live history.
+    let append = ctx.maintenance_append("manual");
+    store.recover_interrupted(&append)?;
     let mut removed = 0u64;
     for p in store.leftovers()? {
         let gone = if p.is_dir() {
@@ -27,7 +31,6 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
             removed += 1;
         }
     }
-    let append = ctx.maintenance_append("manual");
     let record = |m: &Merge| -> Event {
         let mut meta = Map::new();
         meta.insert("optimize".into(), Value::Bool(true));

@@ -1184,7 +1184,9 @@ impl Capture<'_> {
         let follow_app: Option<(String, Map<String, Value>)> = if inv.is_global_config(tokens) {
             Some((String::new(), Map::new()))
         } else if matches!(sub.as_str(), "apps:rename" | "apps:clone") {
-            command_line::rename_pair(args_raw).map(|(old, new)| {
+            // The redacted arguments: a name slot holding a URL with credentials must not take
+            // them into the state file (found by tests/redact_props.rs).
+            command_line::rename_pair(&args).map(|(old, new)| {
                 (
                     new.clone(),
                     obj(vec![("old_app", old.into()), ("new_app", new.into())]),
@@ -1483,5 +1485,50 @@ pub fn records_nothing(hook: &Hook, env: &HookEnv) -> bool {
                     .all(|k| redact::INTERNAL_CONFIG_KEYS.contains(&k.as_str()))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_names_holding_url_credentials_are_redacted_in_the_state() {
+        for sub in ["apps:clone", "apps:rename"] {
+            let mut state = CorrelationState::default();
+            let env = HookEnv::default();
+            let probes = Probes::default();
+            let mut capture = Capture {
+                source_trigger: "user-auth",
+                state: &mut state,
+                env: &env,
+                windows: Windows {
+                    now: 1_775_678_400,
+                    match_window: 120,
+                    stale: 86_400,
+                    deploy_expiry: 21_600,
+                },
+                now_ts: "2026-04-08T20:00:00Z".into(),
+                deploy_metadata_max: 1024,
+                probes: &probes,
+            };
+            let tokens: Vec<String> = [sub, "a", "https://u:CANARY@h.io/a.git"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let built = capture.build(&Hook::UserAuth {
+                ssh_user: "dokku".into(),
+                ssh_name: "alice".into(),
+                tokens,
+            });
+            let events = serde_json::to_string(&built.events).unwrap();
+            let state = serde_json::to_string(&state).unwrap();
+            assert!(!events.contains("CANARY"), "{sub}: {events}");
+            assert!(!state.contains("CANARY"), "{sub}: {state}");
+            assert!(
+                state.contains("https://[REDACTED]@h.io/a.git"),
+                "{sub}: {state}"
+            );
+        }
     }
 }

@@ -114,11 +114,14 @@ fn glob_to_regex(glob: &str) -> String {
         match c {
             '*' => re.push_str(".*"),
             '?' => re.push('.'),
-            c if c.is_alphanumeric() || c == '_' || c == ' ' => re.push(c),
-            c => {
+            // Only the regex syntax's meta characters are escaped: escaping anything else (a
+            // control character, `→`, U+FFFD) is itself a syntax error (found by the
+            // `query_parse` fuzz target).
+            c if "\\.+*?()|[]{}^$#&-~".contains(c) => {
                 re.push('\\');
                 re.push(c);
             }
+            c => re.push(c),
         }
     }
     re
@@ -650,5 +653,22 @@ mod tests {
     fn globs() {
         assert_eq!(glob_to_regex("cron-job*"), "cron\\-job.*");
         assert_eq!(glob_to_regex("s?t"), "s.t");
+        // Every glob is a valid pattern, whatever characters it holds.
+        let (_, f) = index::schema();
+        let ascii: String = (1u8..128).map(char::from).collect();
+        for g in [
+            ascii.as_str(),
+            "\u{8}\u{FFFD}\t?91m",
+            "→*",
+            "a<b>*",
+            "\\d*",
+            "é?",
+        ] {
+            let re = glob_to_regex(g);
+            assert!(
+                RegexQuery::from_pattern(&re, f.action).is_ok(),
+                "{g:?} → {re:?}"
+            );
+        }
     }
 }

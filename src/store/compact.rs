@@ -624,6 +624,21 @@ impl Store {
         Ok(merge)
     }
 
+    /// Finishes or undoes what a crash interrupted (a compaction journal, a restore), under
+    /// the writer lock, without appending anything but the `recover` event it may write.
+    pub fn recover_interrupted(&self, ctx: &AppendContext) -> Result<super::recover::Recovered> {
+        self.init()?;
+        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        if super::recover::pending_journal(&self.paths)?.is_none()
+            && super::recover::interrupted_restore(&self.paths).is_none()
+        {
+            return Ok(super::recover::Recovered::default());
+        }
+        // An empty append: it runs the recovery first and records what it did.
+        let receipt = self.append_locked(&lock, &mut [], ctx)?;
+        Ok(receipt.recovered)
+    }
+
     /// Leftovers of interrupted work in the data directory (temp files, staging directories of
     /// compaction, reindex, restore), for `vacuum` to remove and `doctor` to report.
     pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
@@ -635,6 +650,8 @@ impl Store {
             .ok()
             .flatten()
             .map(|j| self.paths.root.join(j.staging));
+        // Nor is the live history an interrupted restore moved aside.
+        let moved_aside = super::recover::interrupted_restore(&self.paths);
         for dir in [&self.paths.root, &self.paths.root.join("state")] {
             let Ok(entries) = fs::read_dir(dir) else {
                 continue;
@@ -656,7 +673,9 @@ impl Store {
                 let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
                 let running =
                     pid.is_some_and(|p| p == mine || Path::new(&format!("/proc/{p}")).exists());
-                if ours && !running && pending.as_deref() != Some(e.path().as_path()) {
+                let needed = pending.as_deref() == Some(e.path().as_path())
+                    || moved_aside.as_deref() == Some(e.path().as_path());
+                if ours && !running && !needed {
                     out.push(e.path());
                 }
             }

@@ -209,8 +209,9 @@ pub fn apply_pending_view(paths: &StorePaths, listing: &mut Listing) {
     listing.segments.sort_by_key(|s| s.first_id);
 }
 
-/// A directory `segments.old-<pid>` left by a restore interrupted between its two renames.
-fn interrupted_restore(paths: &StorePaths) -> Option<PathBuf> {
+/// A directory `segments.old-<pid>` left by a restore interrupted between its two renames:
+/// it holds the live history (the next writer moves it back; nothing may delete it).
+pub fn interrupted_restore(paths: &StorePaths) -> Option<PathBuf> {
     let live_has_entries = fs::read_dir(&paths.segments)
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
