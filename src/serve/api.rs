@@ -237,8 +237,11 @@ fn events(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
     let offset = (p.page - 1) * p.per_page;
     let page = list::run_page(&store, &shared.data_dir, &p.query, offset, p.per_page).map_err(
         |e| match e {
-            // A query the parser accepted but tantivy refused to run is still the client's.
-            crate::index::IndexError::Query(m) => HttpError::bad(format!("q: {m}")),
+            // A query the checks above accepted but tantivy refused to build or run (a pattern
+            // too large for the regex automaton, say) is still the client's query.
+            crate::index::IndexError::Query(m) => {
+                HttpError::bad(format!("cannot run this query: {m}"))
+            }
             e => shared.internal(&e.to_string()),
         },
     )?;
