@@ -171,6 +171,10 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
         let parsed = parser
             .parse_query(text)
             .map_err(|e| IndexError::Query(e.to_string()))?;
+        // Some queries the parser accepts only fail when run (`<unknown field>:*` becomes an
+        // exists query that looks its field up late): check them now, against the schema, so a
+        // bad query is always a parse-time error. Found by the query_parse fuzz target.
+        check_runnable(&*parsed, &index.schema())?;
         clauses.push((Occur::Must, parsed));
     }
     Ok(match clauses.len() {
@@ -610,10 +614,19 @@ pub fn check_text(text: &str) -> Result<(), String> {
     let ram = Index::create_in_ram(schema);
     let mut parser = QueryParser::for_index(&ram, vec![fields.text]);
     parser.set_conjunction_by_default();
-    parser
-        .parse_query(text)
+    let parsed = parser.parse_query(text).map_err(|e| e.to_string())?;
+    check_runnable(&*parsed, &ram.schema()).map_err(|e| match e {
+        IndexError::Query(m) => m,
+        other => other.to_string(),
+    })
+}
+
+/// A parsed query can be turned into a weight without scoring (what running it does first).
+fn check_runnable(query: &dyn Query, schema: &tantivy::schema::Schema) -> Result<(), IndexError> {
+    query
+        .weight(tantivy::query::EnableScoring::disabled_from_schema(schema))
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| IndexError::Query(e.to_string()))
 }
 
 /// The full events of rows (JSON output): tail rows carry theirs, index rows are fetched from
@@ -647,6 +660,22 @@ mod tests {
         let e = IndexError::Query(format!("Failed to acquire Lockfile: IoError({io:?}). None"));
         assert!(read_only(&e));
         assert!(!read_only(&IndexError::Query("syntax error".into())));
+    }
+
+    /// An exists query on a field the schema lacks is refused when built, not when run.
+    #[test]
+    fn queries_that_cannot_run_are_refused_when_built() {
+        let (schema, fields) = index::schema();
+        let ram = Index::create_in_ram(schema);
+        let q = |text: &str| ListQuery {
+            text: Some(text.into()),
+            ..Default::default()
+        };
+        let weird = "\u{FFFD}\u{FFFD}0\u{14}-08T21:*";
+        assert!(build_query(&ram, &fields, &q(weird)).is_err());
+        assert!(check_text(weird).is_err());
+        assert!(build_query(&ram, &fields, &q("app:*")).is_ok());
+        assert!(build_query(&ram, &fields, &q("deploy AND finished")).is_ok());
     }
 
     #[test]
