@@ -566,3 +566,52 @@ fn random_kill_rounds_lose_nothing_acknowledged() {
     );
     assert!(acked > 0);
 }
+
+#[test]
+fn spooled_events_are_appended_once_even_if_the_drain_is_killed() {
+    use fs4::fs_std::FileExt;
+    let store = Store::new();
+    let mut acked = seeded(&store, "seed", 5);
+    // A maintenance operation holds the writer lock for longer than the trigger budget: the
+    // trigger spools its event durably and exits 0 (strict mode: it counts as recorded).
+    let lock = std::fs::File::open(store.data.join("LOCK")).unwrap();
+    assert!(FileExt::try_lock_exclusive(&lock).unwrap());
+    for m in ["spooled-1", "spooled-2"] {
+        let o = store
+            .command(&["hook", "post-create", m])
+            .env("DOKKU_AUDIT_HOOK_TIMEOUT_MS", "200")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        acked.push(m.to_string());
+    }
+    FileExt::unlock(&lock).unwrap();
+    // The next writer drains the spool, and dies after the drained events are durable but
+    // before the spool files are deleted.
+    let o = store
+        .command(&["hook", "post-create", "drainer"])
+        .env("DOKKU_AUDIT_CRASH_AT", "spool.before_remove")
+        .output()
+        .unwrap();
+    assert!(killed(&o), "the drain did not reach its crash point: {o:?}");
+    assert_eq!(
+        std::fs::read_dir(store.data.join("spool")).unwrap().count(),
+        2
+    );
+    // The writer after it finds the spooled events already stored: each exactly once.
+    let events = check_store(&store, &acked);
+    assert_eq!(
+        std::fs::read_dir(store.data.join("spool")).unwrap().count(),
+        0
+    );
+    let order: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["app"].as_str())
+        .filter(|a| a.starts_with("spooled") || *a == "drainer")
+        .collect();
+    assert_eq!(order, ["spooled-1", "spooled-2", "drainer"]);
+    assert!(events
+        .iter()
+        .filter(|e| e["app"] == "spooled-1")
+        .all(|e| e["meta"]["spooled_from"].is_string()));
+}

@@ -616,7 +616,7 @@ fn check_leftovers(store: &Store, r: &mut Report) {
             }
         }
     }
-    for sub in ["state", "quarantine", "backups"] {
+    for sub in ["state", "quarantine", "backups", "spool"] {
         if let Ok(entries) = std::fs::read_dir(data.join(sub)) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();

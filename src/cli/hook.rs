@@ -20,7 +20,7 @@ use crate::hook::{lossy_args, Hook, HookEnv, Trigger};
 use crate::record::ActorStamp;
 use crate::settings::Settings;
 use crate::state::{self, LockedState};
-use crate::store::{AppendContext, Ownership, Store};
+use crate::store::{AppendContext, Ownership, Store, StoreError};
 
 use super::DEFAULT_DATA_DIR;
 
@@ -148,9 +148,20 @@ pub fn record_with(
             source_trigger: source_trigger.to_string(),
             actor: ActorStamp::system(),
         };
-        let receipt = store
-            .append(&mut built.events, &ctx)
-            .map_err(|e| e.to_string())?;
+        let receipt = match store.append(&mut built.events, &ctx) {
+            Ok(r) => r,
+            Err(StoreError::LockBusy { .. }) => {
+                // Maintenance holds the writer lock for longer than our budget: leave the
+                // events durably in the spool; the next writer appends them (ids then). The
+                // correlation state cannot learn their ids, which only a later
+                // deploy-source-set amend would have used.
+                store.spool(&mut built.events).map_err(|e| e.to_string())?;
+                return Ok(locked.save().err().map(|e| {
+                    format!("spooled (the store was busy), but correlation state not saved: {e}")
+                }));
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         built.learn_ids(&mut locked.state);
         if !receipt.seal_errors.is_empty() {
             // Recorded (durable); only the compression of a full segment failed.

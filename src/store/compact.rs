@@ -652,7 +652,8 @@ impl Store {
             .map(|j| self.paths.root.join(j.staging));
         // Nor is the live history an interrupted restore moved aside.
         let moved_aside = super::recover::interrupted_restore(&self.paths);
-        for dir in [&self.paths.root, &self.paths.root.join("state")] {
+        let spool = self.paths.root.join(super::spool::SPOOL_DIR);
+        for dir in [&self.paths.root, &self.paths.root.join("state"), &spool] {
             let Ok(entries) = fs::read_dir(dir) else {
                 continue;
             };
@@ -668,7 +669,9 @@ impl Store {
                     "correlation.json.tmp-",
                 ]
                 .iter()
-                .any(|p| name.starts_with(p));
+                .any(|p| name.starts_with(p))
+                    // A spool file a crash left half-written (never a complete one).
+                    || (name.starts_with('.') && name.contains(".spool.jsonl.tmp-"));
                 // Skip work in progress: names end in the pid of the process doing it.
                 let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
                 let running =

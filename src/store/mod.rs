@@ -24,6 +24,7 @@ pub mod line;
 pub mod reader;
 pub mod recover;
 pub mod segment;
+pub mod spool;
 pub mod verify;
 pub mod writer;
 
@@ -224,6 +225,37 @@ impl Store {
             ev.id = receipt.first_id + i as u64;
         }
         Ok(receipt)
+    }
+
+    /// Spools events instead of appending them (the writer lock stayed busy): validated,
+    /// marked with `meta.spooled_from`, written to one durable spool file that the next writer
+    /// drains (see [`spool`]). Their ids are assigned then.
+    pub fn spool(&self, events: &mut [Event]) -> Result<std::path::PathBuf> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        self.init()?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!(
+            "{nanos:024}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut lines = Vec::with_capacity(events.len());
+        for (i, ev) in events.iter_mut().enumerate() {
+            ev.validate().map_err(|source| StoreError::BadEvent {
+                index: i + 1,
+                source,
+            })?;
+            ev.id = 0;
+            ev.meta.insert(
+                "spooled_from".into(),
+                serde_json::Value::from(spool::marker(&name, i)),
+            );
+            lines.push(ev.to_json_bytes());
+        }
+        spool::write(&self.paths, &self.owner, &name, &lines)
     }
 
     /// Appends pre-encoded events (canonical JSON starting with [`ID_PLACEHOLDER`]); the caller

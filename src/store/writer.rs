@@ -48,6 +48,8 @@ pub struct AppendReceipt {
     /// Seals that failed after the events were durable. The append still succeeded: the plain
     /// segment stays complete and the next append seals it again.
     pub seal_errors: Vec<String>,
+    /// Spooled events appended (before this batch) from spool files (see `spool.rs`).
+    pub drained: u64,
 }
 
 /// A torn-tail repair: what was cut off the active segment, and where the bytes were kept.
@@ -137,6 +139,13 @@ pub fn append_raw_locked(
         w.push(&recovery_event(&recovered, paths, ctx).to_json_bytes())?;
     }
     receipt.recovered = recovered;
+    // Events triggers spooled while the lock was busy go first: they happened earlier.
+    let recent: Vec<SegmentFiles> = listing.segments.iter().rev().take(2).cloned().collect();
+    let drain = super::spool::collect(paths, &recent)?;
+    for ev in &drain.events {
+        w.push(ev)?;
+    }
+    receipt.drained = drain.events.len() as u64;
     let first_id = w.next_id;
     for ev in events {
         w.push(ev)?;
@@ -148,6 +157,14 @@ pub fn append_raw_locked(
     }
     receipt.chain_head = w.chain.to_hex();
     crashpoint::hit("append.after_fsync");
+    if !drain.files.is_empty() {
+        crashpoint::hit("spool.before_remove");
+        // The events are durable; a file left behind is skipped by the next drain (its
+        // events' markers are found in the segment).
+        if let Err(e) = super::spool::remove(paths, &drain.files) {
+            receipt.seal_errors.push(e.to_string());
+        }
+    }
     // The events are durable: from here on nothing may turn the append into a failure (a caller
     // told "failed" could retry and record the events twice). A seal that fails leaves its plain
     // segment complete, and the next append seals it (it is in `tail.unsealed` then).

@@ -1,0 +1,151 @@
+//! The spool: where a trigger leaves its events when the writer lock stays busy for longer
+//! than its budget (`hook_timeout_ms`), so that a long maintenance operation (a restore, a
+//! large seal) never costs an audit event. A spool file is written atomically and fsynced, so
+//! the events are durable when the trigger returns; whoever holds the writer lock next drains
+//! every spool file into the segments, oldest first, before its own events (segments-format.md
+//! §7.7).
+//!
+//! Each spooled event carries `meta.spooled_from` (`<file>#<n>`). Draining appends the events,
+//! fsyncs, then deletes the files; a crash between the two leaves files whose events are
+//! already stored, so a drain first looks for their markers in the newest segments and skips
+//! what is there: never twice, never lost.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::error::{Result, StoreError};
+use super::fsutil::{self, Ownership};
+use super::line::memfind;
+use super::segment::SegmentFiles;
+use super::writer::ID_PLACEHOLDER;
+use super::StorePaths;
+
+/// Directory of spool files in the data directory.
+pub const SPOOL_DIR: &str = "spool";
+/// Suffix of a complete spool file (temp files of `atomic_write` never end in it).
+pub const SPOOL_SUFFIX: &str = ".spool.jsonl";
+
+/// Writes events (canonical JSON with the id placeholder, one per line, already carrying
+/// `meta.spooled_from`) to a new spool file; returns its path. `name` must be unique (the
+/// caller uses time, pid and a counter).
+pub fn write(
+    paths: &StorePaths,
+    owner: &Ownership,
+    name: &str,
+    lines: &[Vec<u8>],
+) -> Result<PathBuf> {
+    let dir = paths.root.join(SPOOL_DIR);
+    fsutil::ensure_dir(&dir, owner)?;
+    let path = dir.join(format!("{name}{SPOOL_SUFFIX}"));
+    let mut bytes = Vec::new();
+    for l in lines {
+        bytes.extend_from_slice(l);
+        bytes.push(b'\n');
+    }
+    fsutil::atomic_write(&path, &bytes, owner)?;
+    Ok(path)
+}
+
+/// The spool marker a spooled event carries in `meta.spooled_from`.
+pub fn marker(name: &str, n: usize) -> String {
+    format!("{name}#{n}")
+}
+
+/// Complete spool files, oldest first (names start with a zero-padded time).
+pub fn pending(paths: &StorePaths) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(paths.root.join(SPOOL_DIR)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(SPOOL_SUFFIX) && !n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The events of the pending spool files that the newest segments do not hold yet, and the
+/// files to delete once they are durable.
+pub struct Drain {
+    /// Event JSON (with the id placeholder), in order.
+    pub events: Vec<Vec<u8>>,
+    /// The spool files drained.
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads the pending spool files. `recent` are the newest segments (where an earlier drain
+/// that crashed before deleting its files put their events).
+pub fn collect(paths: &StorePaths, recent: &[SegmentFiles]) -> Result<Drain> {
+    let files = pending(paths);
+    let mut drain = Drain {
+        events: Vec::new(),
+        files: Vec::new(),
+    };
+    if files.is_empty() {
+        return Ok(drain);
+    }
+    let mut tail = Vec::new();
+    for seg in recent {
+        // Only plain files are searched: a drain that crashed left its events in the active
+        // segment (or one rotated out and not yet sealed, still plain).
+        if let Some(p) = &seg.plain {
+            if let Ok(b) = fs::read(p) {
+                tail.extend_from_slice(&b);
+            }
+        }
+    }
+    for file in files {
+        let bytes = fs::read(&file).map_err(StoreError::io("read", &file))?;
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            if !line.starts_with(ID_PLACEHOLDER) {
+                return Err(StoreError::Segment {
+                    segment: name_of(&file),
+                    detail: "spool file holds a line that is not a spooled event".into(),
+                });
+            }
+            if let Some(m) = spooled_from(line) {
+                let needle = format!("\"spooled_from\":\"{m}\"");
+                if memfind(&tail, needle.as_bytes()).is_some() {
+                    continue;
+                }
+            }
+            drain.events.push(line.to_vec());
+        }
+        drain.files.push(file);
+    }
+    Ok(drain)
+}
+
+fn spooled_from(line: &[u8]) -> Option<&str> {
+    let key = b"\"spooled_from\":\"";
+    let at = memfind(line, key)? + key.len();
+    let end = memfind(&line[at..], b"\"")?;
+    std::str::from_utf8(&line[at..at + end]).ok()
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Deletes drained files (after the append that holds their events is durable).
+pub fn remove(paths: &StorePaths, files: &[PathBuf]) -> Result<()> {
+    for f in files {
+        match fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("remove", f)(e)),
+        }
+    }
+    if !files.is_empty() {
+        fsutil::sync_dir(&paths.root.join(SPOOL_DIR))?;
+    }
+    Ok(())
+}
