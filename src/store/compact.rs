@@ -328,15 +328,7 @@ impl Store {
         events: &mut [Event],
         ctx: &AppendContext,
     ) -> Result<AppendReceipt> {
-        let mut encoded = Vec::with_capacity(events.len());
-        for (i, ev) in events.iter_mut().enumerate() {
-            ev.validate().map_err(|source| StoreError::BadEvent {
-                index: i + 1,
-                source,
-            })?;
-            ev.id = 0;
-            encoded.push(ev.to_json_bytes());
-        }
+        let encoded = super::encode_for_append(events)?;
         let receipt = writer::append_raw_locked(
             lock,
             &self.paths,

@@ -112,6 +112,21 @@ impl StorePaths {
     }
 }
 
+/// Validates each event (a bad one refuses the whole batch before anything is written) and
+/// encodes it as canonical JSON with the id placeholder.
+pub(crate) fn encode_for_append(events: &mut [Event]) -> Result<Vec<Vec<u8>>> {
+    let mut encoded = Vec::with_capacity(events.len());
+    for (i, ev) in events.iter_mut().enumerate() {
+        ev.validate().map_err(|source| StoreError::BadEvent {
+            index: i + 1,
+            source,
+        })?;
+        ev.id = 0;
+        encoded.push(ev.to_json_bytes());
+    }
+    Ok(encoded)
+}
+
 /// Prefix of the `FORMAT` marker file; the version number follows.
 pub const FORMAT_MARKER: &str = "dokku-audit segments ";
 
@@ -211,15 +226,7 @@ impl Store {
     /// Appends events as one durable batch and sets their ids. Each event is validated first;
     /// a bad one refuses the whole batch before anything is written.
     pub fn append(&self, events: &mut [Event], ctx: &AppendContext) -> Result<AppendReceipt> {
-        let mut encoded = Vec::with_capacity(events.len());
-        for (i, ev) in events.iter_mut().enumerate() {
-            ev.validate().map_err(|source| StoreError::BadEvent {
-                index: i + 1,
-                source,
-            })?;
-            ev.id = 0;
-            encoded.push(ev.to_json_bytes());
-        }
+        let encoded = encode_for_append(events)?;
         let receipt = self.append_raw(&mut encoded.iter().map(Vec::as_slice), ctx)?;
         for (i, ev) in events.iter_mut().enumerate() {
             ev.id = receipt.first_id + i as u64;
@@ -242,19 +249,13 @@ impl Store {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        let mut lines = Vec::with_capacity(events.len());
         for (i, ev) in events.iter_mut().enumerate() {
-            ev.validate().map_err(|source| StoreError::BadEvent {
-                index: i + 1,
-                source,
-            })?;
-            ev.id = 0;
             ev.meta.insert(
                 "spooled_from".into(),
                 serde_json::Value::from(spool::marker(&name, i)),
             );
-            lines.push(ev.to_json_bytes());
         }
+        let lines = encode_for_append(events)?;
         spool::write(&self.paths, &self.owner, &name, &lines)
     }
 
