@@ -504,3 +504,40 @@ fn repair_event(repair: &Repair, ctx: &AppendContext) -> Event {
         &ctx.actor,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event whose line would pass the readers' 64 MiB limit is refused before anything is
+    /// written: never acknowledged and then unreadable.
+    #[test]
+    fn an_event_over_the_line_limit_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            super::super::Store::new(dir.path(), StoreOptions::default(), Ownership::default());
+        store.init().unwrap();
+        let ctx = AppendContext {
+            now: "2026-04-08T20:00:00Z".into(),
+            source_trigger: "test".into(),
+            actor: ActorStamp::system(),
+        };
+        let small = br#"{"id":0,"ts":"2026-04-08T20:00:00Z","message":"ok"}"#.to_vec();
+        let mut big = br#"{"id":0,"ts":"2026-04-08T20:00:00Z","message":""#.to_vec();
+        big.resize(big.len() + MAX_LINE_BYTES, b'x');
+        big.extend_from_slice(b"\"}");
+        let err = store
+            .append_raw(&mut [small.as_slice(), big.as_slice()].into_iter(), &ctx)
+            .unwrap_err();
+        assert!(err.to_string().contains("a line may hold at most"), "{err}");
+        assert_eq!(
+            store.last_id().unwrap(),
+            0,
+            "nothing of the batch was stored"
+        );
+        let ok = store
+            .append_raw(&mut [small.as_slice()].into_iter(), &ctx)
+            .unwrap();
+        assert_eq!((ok.first_id, ok.last_id), (1, 1));
+    }
+}
