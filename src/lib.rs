@@ -21,6 +21,7 @@ pub mod timefmt;
 
 pub mod clock;
 pub mod crashpoint;
+pub mod privilege;
 pub mod settings;
 
 pub mod hook;

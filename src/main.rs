@@ -7,9 +7,21 @@ use dokku_audit::cli::{self, Args, CliError};
 
 fn main() -> ExitCode {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Root stops being root before anything touches the data directory (src/privilege.rs),
+    // while this is still the only thread.
+    let switched = dokku_audit::privilege::enter();
     // The trigger path skips clap: Dokku's arguments may look like flags, and it must be fast.
     if argv.get(1).is_some_and(|a| a == "hook") {
+        if let Err(e) = switched {
+            // Never touch the data directory as root; never break Dokku either.
+            eprintln!(" !     dokku-audit: warning: nothing recorded: {e}");
+            return ExitCode::SUCCESS;
+        }
         return cli::hook::main(argv.split_off(2));
+    }
+    if let Err(e) = switched {
+        eprintln!(" !     {e}");
+        return ExitCode::from(1);
     }
     let argv = cli::normalize_argv(argv);
     let args = match Args::try_parse_from(argv) {

@@ -141,7 +141,7 @@ impl Settings {
     /// Loads `<data dir>/settings.json` (absent = nothing stored).
     pub fn load(data_dir: &Path) -> Result<Settings, SettingsError> {
         let path = data_dir.join(SETTINGS_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::store::fsutil::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
             Err(e) => {

@@ -8,7 +8,6 @@
 //! attribution of an operation in flight, never an event. A file that does not parse is treated
 //! as empty (and overwritten), never as an error that would stop a trigger.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,19 +56,12 @@ impl LockedState {
     /// Writes the state back (temp file + rename).
     pub fn save(&self) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(&self.state).unwrap_or_default();
-        let tmp = self
-            .path
-            .with_file_name(format!("correlation.json.tmp-{}", std::process::id()));
-        let mut f = fsutil::open_create(&tmp, &self.owner, false)?;
-        f.set_len(0).map_err(StoreError::io("truncate", &tmp))?;
-        f.write_all(&bytes).map_err(StoreError::io("write", &tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path).map_err(StoreError::io("rename", &self.path))
+        fsutil::write_replace(&self.path, &bytes, &self.owner, false)
     }
 }
 
 fn read(path: &Path) -> CorrelationState {
-    std::fs::read(path)
+    fsutil::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()

@@ -200,7 +200,7 @@ fn id_range(first: u64, last: u64) -> String {
 }
 
 fn remove_file_if_exists(p: &Path) -> Result<(), CliError> {
-    match std::fs::remove_file(p) {
+    match crate::store::fsutil::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(CliError::Io {
@@ -281,7 +281,7 @@ pub fn run_prune_backups(ctx: &Context, args: PruneBackupsArgs) -> Result<(), Cl
     }
     for name in &old {
         let p = dir.join(name);
-        std::fs::remove_dir_all(&p).map_err(|source| CliError::Io {
+        crate::store::fsutil::remove_dir_all(&p).map_err(|source| CliError::Io {
             path: p.display().to_string(),
             source,
         })?;

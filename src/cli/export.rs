@@ -67,6 +67,10 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
             )?);
         }
         Some(path) => {
+            // A path inside the data directory is touched as the runtime user, with the data
+            // directory's rules (no symlink followed); one outside it as the operator who named
+            // it (root stays root there: `--output /root/audit.jsonl` works).
+            let inside = crate::privilege::is_inside(path, &ctx.data_dir);
             // A device, FIFO or socket (`/dev/stdout`, `/dev/full`, a named pipe) is written in
             // place: the temp file + rename below would replace the special file itself with a
             // regular file. Found by tests/hostile_input.rs: `--output /dev/full` (as root)
@@ -79,10 +83,10 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
                     )));
                 }
                 Ok(m) if !m.is_file() => {
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(path)
-                        .map_err(CliError::output("--output"))?;
+                    let f = as_operator(inside, || {
+                        std::fs::OpenOptions::new().write(true).open(path)
+                    })
+                    .map_err(CliError::output("--output"))?;
                     let mut f = write_export(
                         &store,
                         &filter,
@@ -95,11 +99,8 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
                 }
                 _ => {}
             }
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(CliError::output("--output"))?;
-            }
             let tmp = temp_path(path);
-            let result = std::fs::File::create(&tmp)
+            let result = as_operator(inside, || create_output_temp(path, &tmp, inside))
                 .map_err(CliError::output("--output"))
                 .and_then(|f| {
                     let f = write_export(
@@ -112,9 +113,12 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
                     )?;
                     f.sync_all().map_err(CliError::output("--output"))
                 })
-                .and_then(|()| std::fs::rename(&tmp, path).map_err(CliError::output("--output")));
+                .and_then(|()| {
+                    as_operator(inside, || rename_output(&tmp, path, inside))
+                        .map_err(CliError::output("--output"))
+                });
             if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+                let _ = as_operator(inside, || remove_output(&tmp, inside));
             }
             result?;
         }
@@ -122,12 +126,60 @@ pub fn run(ctx: &Context, args: ExportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// An unpredictable name beside the output (`.<name>.tmp-<random>-<pid>`).
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    path.with_file_name(crate::store::fsutil::temp_name(&name))
+}
+
+/// Creates the temp file exclusively (a planted name or symlink is an error, never followed),
+/// and the output's parent directories if missing.
+fn create_output_temp(path: &Path, tmp: &Path, inside: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if std::fs::symlink_metadata(parent).is_err() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    if inside {
+        let owner = crate::store::Ownership::from_env();
+        return crate::store::fsutil::create_new(tmp, &owner).map_err(std::io::Error::other);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(tmp)
+}
+
+fn rename_output(tmp: &Path, path: &Path, inside: bool) -> std::io::Result<()> {
+    if inside {
+        crate::store::fsutil::rename(tmp, path)
+    } else {
+        std::fs::rename(tmp, path)
+    }
+}
+
+fn remove_output(tmp: &Path, inside: bool) -> std::io::Result<()> {
+    if inside {
+        crate::store::fsutil::remove_file(tmp)
+    } else {
+        std::fs::remove_file(tmp)
+    }
+}
+
+/// Runs a file operation on the output path: as the runtime user inside the data directory, as
+/// the operator who named the path outside it (`privilege::as_invoker`).
+fn as_operator<T>(inside: bool, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+    if inside {
+        f()
+    } else {
+        crate::privilege::as_invoker(f).and_then(|r| r)
+    }
 }
 
 fn write_export<W: Write>(

@@ -63,6 +63,7 @@ fn data_dir_from_env() -> PathBuf {
     std::env::var_os("DOKKU_AUDIT_DATA_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+        .map(|p| crate::store::fsutil::resolve_data_dir(&p))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 

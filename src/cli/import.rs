@@ -105,7 +105,11 @@ fn read_input(path: &str) -> Result<Vec<u8>, CliError> {
     let res = if path == "-" {
         std::io::stdin().lock().read_to_end(&mut buf).map(|_| ())
     } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut buf).map(|_| ()))
+        // The operator's file: read with the operator's rights (root may import /root/x.jsonl).
+        crate::privilege::as_invoker(|| {
+            std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut buf).map(|_| ()))
+        })
+        .and_then(|r| r)
     };
     res.map_err(|source| CliError::Io {
         path: path.to_string(),

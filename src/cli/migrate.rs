@@ -32,8 +32,16 @@ pub enum Migrated {
 /// Initialises or checks the data directory; records the migrate event on a fresh one.
 pub fn migrate(ctx: &Context, source_trigger: &str) -> Result<Migrated, CliError> {
     let store = ctx.store()?;
-    let before = store.read_format()?;
     let owner = Ownership::from_env();
+    // The data directory itself is created and secured with the operator's rights (its parent
+    // may be root's); everything inside it as the runtime user.
+    crate::privilege::as_invoker(|| fsutil::secure_data_dir(&ctx.data_dir, &owner)).map_err(
+        |e| CliError::Io {
+            path: ctx.data_dir.display().to_string(),
+            source: e,
+        },
+    )??;
+    let before = store.read_format()?;
     store.init()?;
     fsutil::ensure_dir(&ctx.data_dir.join("backups"), &owner)?;
     fsutil::ensure_dir(&crate::state::state_dir(&ctx.data_dir), &owner)?;

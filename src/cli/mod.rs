@@ -181,6 +181,8 @@ impl Context {
         let data_dir = data_dir
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        // Symlinks above the data directory are the administrator's; below it none is followed.
+        let data_dir = crate::store::fsutil::resolve_data_dir(&data_dir);
         let settings = Settings::load(&data_dir)?;
         Ok(Context {
             data_dir,

@@ -23,9 +23,9 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
     let mut removed = 0u64;
     for p in store.leftovers()? {
         let gone = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
+            crate::store::fsutil::remove_dir_all(&p)
         } else {
-            std::fs::remove_file(&p)
+            crate::store::fsutil::remove_file(&p)
         };
         if gone.is_ok() {
             removed += 1;

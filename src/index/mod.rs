@@ -343,7 +343,7 @@ pub struct StaleMark {
 impl StaleMark {
     /// The index is consistent again.
     pub fn clear(self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = crate::store::fsutil::remove_file(&self.path);
     }
 }
 
@@ -407,7 +407,7 @@ impl EventIndex {
     /// Deletes the index directory (it is derived data).
     pub fn remove(data_dir: &Path) -> Result<(), IndexError> {
         let dir = Self::dir_of(data_dir);
-        match std::fs::remove_dir_all(&dir) {
+        match crate::store::fsutil::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(IndexError::Io { path: dir, source }),
@@ -449,7 +449,7 @@ impl EventIndex {
         if !stale.is_empty() {
             Self::rebuild(data_dir, store, &mut |_| {})?;
             for p in stale {
-                let _ = std::fs::remove_file(p);
+                let _ = crate::store::fsutil::remove_file(p);
             }
         }
         let index = Self::open_or_create(data_dir)?;
@@ -472,21 +472,21 @@ impl EventIndex {
             let path = path.to_path_buf();
             move |source| IndexError::Io { path, source }
         };
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = crate::store::fsutil::remove_dir_all(&tmp);
         let fresh = Self::open_or_create_at(&tmp)?;
         let done = fresh.catch_up(store, progress)?;
         fresh.merge_all()?;
         fresh.share_files();
         drop(fresh);
         if live.exists() {
-            std::fs::rename(&live, &old).map_err(io(&live))?;
+            crate::store::fsutil::rename(&live, &old).map_err(io(&live))?;
         }
-        if std::fs::rename(&tmp, &live).is_err() {
+        if crate::store::fsutil::rename(&tmp, &live).is_err() {
             // A query created an empty index in the moment between the two renames.
-            let _ = std::fs::remove_dir_all(&live);
-            std::fs::rename(&tmp, &live).map_err(io(&live))?;
+            let _ = crate::store::fsutil::remove_dir_all(&live);
+            crate::store::fsutil::rename(&tmp, &live).map_err(io(&live))?;
         }
-        let _ = std::fs::remove_dir_all(&old);
+        let _ = crate::store::fsutil::remove_dir_all(&old);
         Ok(done)
     }
 

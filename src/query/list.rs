@@ -428,7 +428,7 @@ pub fn run(
     let stale = EventIndex::stale_marks(data_dir);
     if !stale.is_empty() && EventIndex::rebuild(data_dir, store, &mut |_| {}).is_ok() {
         for p in stale {
-            let _ = std::fs::remove_file(p);
+            let _ = crate::store::fsutil::remove_file(p);
         }
     }
     let index = match EventIndex::open_or_create(data_dir) {

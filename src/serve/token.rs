@@ -3,8 +3,7 @@
 //! every authenticated request (a few microseconds), so a rotation takes effect at once, without
 //! a restart. Comparison is in constant time.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::ServeError;
@@ -28,27 +27,15 @@ fn generate() -> Result<String, ServeError> {
 
 /// Writes a new token (0600, through a temporary file renamed into place) and returns it.
 pub fn rotate(data_dir: &Path) -> Result<String, ServeError> {
-    std::fs::create_dir_all(data_dir)
+    use crate::store::fsutil;
+    let owner = fsutil::Ownership::from_env();
+    fsutil::ensure_dir(data_dir, &owner)
         .map_err(|e| ServeError::Token(format!("{}: {e}", data_dir.display())))?;
     let token = generate()?;
     let target = path(data_dir);
-    let tmp = data_dir.join(format!(".{FILE_NAME}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(token.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &target)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ServeError::Token(format!("{}: {e}", target.display()))
-    })?;
+    let text = format!("{token}\n");
+    fsutil::write_replace_with_mode(&target, text.as_bytes(), &owner, true, 0o600)
+        .map_err(|e| ServeError::Token(e.to_string()))?;
     Ok(token)
 }
 
@@ -65,7 +52,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<String, ServeError> {
 pub fn read(data_dir: &Path) -> Result<Option<String>, ServeError> {
     use std::os::unix::fs::PermissionsExt;
     let p = path(data_dir);
-    let meta = match std::fs::metadata(&p) {
+    let meta = match std::fs::symlink_metadata(&p) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ServeError::Token(format!("{}: {e}", p.display()))),
@@ -76,7 +63,7 @@ pub fn read(data_dir: &Path) -> Result<Option<String>, ServeError> {
             p.display()
         )));
     }
-    let text = std::fs::read_to_string(&p)
+    let text = crate::store::fsutil::read_to_string(&p)
         .map_err(|e| ServeError::Token(format!("{}: {e}", p.display())))?;
     let t = text.trim();
     if t.len() < 32 {

@@ -22,17 +22,16 @@
 //! writer lock. Its `maintenance`/`restore` event is written into the staged segments before the
 //! swap, with an id above every id the replaced history used: ids are never given out twice.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self};
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::error::{Result, StoreError};
-use super::fsutil::{self, Ownership, WriterLock, FILE_MODE};
+use super::fsutil::{self, Ownership, WriterLock};
 use super::head::Tail;
 use super::line::{encode_line, FORMAT_VERSION, TAIL_LEN};
 use super::reader::{scan_segment, ScanItem};
@@ -259,13 +258,13 @@ pub fn create(store: &Store, dest: &Path, created_at: &str) -> Result<BackupSumm
     let (manifest, linked, copied) = match built {
         Ok(b) => b,
         Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
+            let _ = crate::store::fsutil::remove_dir_all(&tmp);
             return Err(e);
         }
     };
     crate::crashpoint::hit("backup.before_rename");
-    if let Err(e) = fs::rename(&tmp, dest) {
-        let _ = fs::remove_dir_all(&tmp);
+    if let Err(e) = crate::store::fsutil::rename(&tmp, dest) {
+        let _ = crate::store::fsutil::remove_dir_all(&tmp);
         return Err(StoreError::io("rename", dest)(e));
     }
     fsutil::sync_dir(&parent)?;
@@ -296,7 +295,7 @@ fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, 
             if let Some(sealed) = &seg.sealed {
                 // Sealed segments are immutable (replaced only by rename): a link is a copy.
                 let dst = seg_dir.join(file_name(sealed));
-                if fs::hard_link(sealed, &dst).is_ok() {
+                if crate::store::fsutil::hard_link(sealed, &dst).is_ok() {
                     linked += 1;
                 } else {
                     copy_hashed(sealed, &dst, None, owner)?;
@@ -363,7 +362,7 @@ struct HashCache {
 
 impl HashCache {
     fn load(path: &Path) -> HashCache {
-        let entries = fs::read(path)
+        let entries = crate::store::fsutil::read(path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
@@ -374,7 +373,7 @@ impl HashCache {
     }
 
     fn key(path: &Path) -> Option<String> {
-        let meta = fs::metadata(path).ok()?;
+        let meta = std::fs::symlink_metadata(path).ok()?;
         let mtime = meta
             .modified()
             .ok()?
@@ -394,7 +393,7 @@ impl HashCache {
         if let Some(k) = &key {
             if let Some(h) = self.entries.get(k).and_then(|v| v.as_str()) {
                 self.touched.insert(k.clone());
-                let size = fs::metadata(path)
+                let size = std::fs::symlink_metadata(path)
                     .map_err(StoreError::io("stat", path))?
                     .len();
                 return Ok((size, h.to_string()));
@@ -506,7 +505,7 @@ pub fn verify_backup(dir: &Path) -> std::result::Result<VerifiedBackup, BackupEr
         return Err(invalid("no such directory".into()));
     }
     let mpath = dir.join(MANIFEST_FILE);
-    let bytes = match fs::read(&mpath) {
+    let bytes = match crate::store::fsutil::read(&mpath) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(invalid(format!(
@@ -535,7 +534,7 @@ pub fn verify_backup(dir: &Path) -> std::result::Result<VerifiedBackup, BackupEr
             )));
         }
         let p = dir.join(&f.path);
-        let size = match fs::metadata(&p) {
+        let size = match std::fs::symlink_metadata(&p) {
             Ok(m) if m.is_file() => m.len(),
             Ok(_) => return Err(invalid(format!("{} is not a file", f.path))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -630,28 +629,28 @@ pub fn restore_locked(
     let staged = match stage(store, backup, &staging, current_next, event) {
         Ok(s) => s,
         Err(e) => {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = crate::store::fsutil::remove_dir_all(&staging);
             return Err(e);
         }
     };
     let live = &store.paths.segments;
     let had_live = live.exists();
     if had_live {
-        if let Err(e) = fs::rename(live, &old) {
-            let _ = fs::remove_dir_all(&staging);
+        if let Err(e) = crate::store::fsutil::rename(live, &old) {
+            let _ = crate::store::fsutil::remove_dir_all(&staging);
             return Err(StoreError::io("rename", live)(e));
         }
     }
     crate::crashpoint::hit("restore.after_move_aside");
-    if let Err(e) = fs::rename(&staging, live) {
+    if let Err(e) = crate::store::fsutil::rename(&staging, live) {
         if had_live {
-            let _ = fs::rename(&old, live);
+            let _ = crate::store::fsutil::rename(&old, live);
         }
-        let _ = fs::remove_dir_all(&staging);
+        let _ = crate::store::fsutil::remove_dir_all(&staging);
         return Err(StoreError::io("rename", &staging)(e));
     }
     fsutil::sync_dir(root)?;
-    let leftover = (had_live && fs::remove_dir_all(&old).is_err()).then_some(old);
+    let leftover = (had_live && crate::store::fsutil::remove_dir_all(&old).is_err()).then_some(old);
     Ok(RestoreOutcome {
         event_id: staged.0,
         replaced_last_id: current_next.saturating_sub(1),
@@ -696,7 +695,7 @@ fn stage(
     for seg in &listing.segments {
         if let (Some(plain), None) = (&seg.plain, &seg.sealed) {
             super::writer::seal_plain(plain, &store.opts, owner)?;
-            fs::remove_file(plain).map_err(StoreError::io("remove", plain))?;
+            crate::store::fsutil::remove_file(plain).map_err(StoreError::io("remove", plain))?;
         }
     }
     let id = tail.next_id.max(current_next);
@@ -724,7 +723,7 @@ fn stage(
 
 /// Removes a directory tree if it exists.
 fn remove_dir_if_exists(dir: &Path) -> Result<()> {
-    match fs::remove_dir_all(dir) {
+    match crate::store::fsutil::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::io("remove", dir)(e)),
@@ -733,15 +732,9 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
 
 /// Creates `path` (which must not exist) with `bytes`, fsynced, with the store's mode and owner.
 fn write_new(path: &Path, bytes: &[u8], owner: &Ownership) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path)
-        .map_err(StoreError::io("create", path))?;
+    let mut f = fsutil::create_new(path, owner)?;
     f.write_all(bytes).map_err(StoreError::io("write", path))?;
-    f.sync_all().map_err(StoreError::io("fsync", path))?;
-    owner.apply(path, FILE_MODE)
+    f.sync_all().map_err(StoreError::io("fsync", path))
 }
 
 /// Copies `src` (its first `limit` bytes, or all of it) to a new file `dst`, fsynced, with the
@@ -752,17 +745,12 @@ fn copy_hashed(
     limit: Option<u64>,
     owner: &Ownership,
 ) -> Result<(u64, String)> {
-    let f = File::open(src).map_err(StoreError::io("open", src))?;
+    let f = crate::store::fsutil::open_read(src).map_err(StoreError::io("open", src))?;
     let mut input: Box<dyn Read> = match limit {
         Some(n) => Box::new(f.take(n)),
         None => Box::new(f),
     };
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(dst)
-        .map_err(StoreError::io("create", dst))?;
+    let mut out = fsutil::create_new(dst, owner)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
@@ -785,14 +773,12 @@ fn copy_hashed(
         });
     }
     out.sync_all().map_err(StoreError::io("fsync", dst))?;
-    drop(out);
-    owner.apply(dst, FILE_MODE)?;
     Ok((total, hex(&hasher.finalize())))
 }
 
 /// Size and SHA-256 of a file.
 fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = File::open(path).map_err(StoreError::io("open", path))?;
+    let mut f = crate::store::fsutil::open_read(path).map_err(StoreError::io("open", path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;

@@ -19,7 +19,7 @@
 //!    for longer than until the next write.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
+use std::fs::{self};
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ fn bytes_of(seg: &SegmentFiles) -> u64 {
     [&seg.plain, &seg.sealed]
         .into_iter()
         .flatten()
-        .filter_map(|p| fs::metadata(p).ok())
+        .filter_map(|p| std::fs::symlink_metadata(p).ok())
         .map(|m| m.len())
         .sum()
 }
@@ -118,7 +118,9 @@ impl Store {
         let segments = self.segments()?;
         if let Some(last) = segments.last() {
             if let (true, Some(plain)) = (last.is_plain(), &last.plain) {
-                let has_lines = fs::metadata(plain).map(|m| m.len() > 0).unwrap_or(false);
+                let has_lines = std::fs::symlink_metadata(plain)
+                    .map(|m| m.len() > 0)
+                    .unwrap_or(false);
                 if has_lines {
                     writer::seal_plain(plain, &self.opts, &self.owner)?;
                 }
@@ -209,14 +211,14 @@ impl Store {
             Ok(())
         })();
         if let Err(e) = result {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = crate::store::fsutil::remove_dir_all(&staging);
             return Err(e);
         }
         for s in &staged {
             removal.bytes_after += s
                 .sealed
                 .as_ref()
-                .and_then(|p| fs::metadata(p).ok())
+                .and_then(|p| std::fs::symlink_metadata(p).ok())
                 .map_or(0, |m| m.len());
         }
         for s in &staged {
@@ -229,7 +231,7 @@ impl Store {
             .old_segments
             .extend(whole.iter().map(|w| w.first_id));
         if dry_run {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = crate::store::fsutil::remove_dir_all(&staging);
             return Ok((removal, None));
         }
         let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
@@ -355,7 +357,7 @@ impl Store {
     ) -> Result<Staged> {
         fsutil::ensure_dir(staging, &self.owner)?;
         let plain = staging.join(format!("{}.rewrite", seg.first_id));
-        let file = File::create(&plain).map_err(StoreError::io("create", &plain))?;
+        let file = fsutil::create_new(&plain, &self.owner)?;
         let mut out = BufWriter::new(file);
         let mut first_kept: Option<u64> = None;
         let mut kept = 0u64;
@@ -397,7 +399,7 @@ impl Store {
         drop(out);
         removal.segments_rewritten += 1;
         let Some(first_id) = first_kept else {
-            let _ = fs::remove_file(&plain);
+            let _ = crate::store::fsutil::remove_file(&plain);
             return Ok(Staged {
                 original: seg.clone(),
                 sealed: None,
@@ -405,14 +407,14 @@ impl Store {
             });
         };
         if dry_run {
-            let _ = fs::remove_file(&plain);
+            let _ = crate::store::fsutil::remove_file(&plain);
             return Ok(Staged {
                 original: seg.clone(),
                 sealed: None,
                 first_id,
             });
         }
-        let plain_bytes = fs::metadata(&plain)
+        let plain_bytes = std::fs::symlink_metadata(&plain)
             .map_err(StoreError::io("stat", &plain))?
             .len();
         let trailer = Trailer {
@@ -432,7 +434,7 @@ impl Store {
             self.opts.zstd_level,
             &self.owner,
         )?;
-        let _ = fs::remove_file(&plain);
+        let _ = crate::store::fsutil::remove_file(&plain);
         Ok(Staged {
             original: seg.clone(),
             sealed: Some(sealed),
@@ -526,7 +528,7 @@ impl Store {
                 let first = &group[0].1;
                 let last = &group[group.len() - 1].1;
                 let plain = staging.join(format!("{}.merge", first.first_id));
-                let file = File::create(&plain).map_err(StoreError::io("create", &plain))?;
+                let file = fsutil::create_new(&plain, &self.owner)?;
                 let mut out = BufWriter::new(file);
                 let mut count = 0u64;
                 let mut write_err = None;
@@ -549,7 +551,7 @@ impl Store {
                 }
                 out.flush().map_err(StoreError::io("write", &plain))?;
                 drop(out);
-                let plain_bytes = fs::metadata(&plain)
+                let plain_bytes = std::fs::symlink_metadata(&plain)
                     .map_err(StoreError::io("stat", &plain))?
                     .len();
                 let trailer = Trailer {
@@ -569,7 +571,7 @@ impl Store {
                     self.opts.zstd_level,
                     &self.owner,
                 )?;
-                let _ = fs::remove_file(&plain);
+                let _ = crate::store::fsutil::remove_file(&plain);
                 staged.push((
                     first.first_id,
                     sealed,
@@ -579,7 +581,7 @@ impl Store {
             Ok(())
         })();
         if let Err(e) = built {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = crate::store::fsutil::remove_dir_all(&staging);
             return Err(e);
         }
         for (first, _, olds) in &staged {
@@ -662,8 +664,9 @@ impl Store {
                 ]
                 .iter()
                 .any(|p| name.starts_with(p))
-                    // A spool file a crash left half-written (never a complete one).
-                    || (name.starts_with('.') && name.contains(".spool.jsonl.tmp-"));
+                    // Temporary files (`fsutil::temp_name`: settings, state, spool, FORMAT, …),
+                    // e.g. a spool file a crash left half-written (never a complete one).
+                    || (name.starts_with('.') && name.contains(".tmp-"));
                 // Skip work in progress: names end in the pid of the process doing it.
                 let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
                 let running =

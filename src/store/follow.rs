@@ -17,7 +17,6 @@
 //! is served again, so re-reading after a resync never duplicates, and nothing is skipped.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::os::unix::fs::MetadataExt;
@@ -230,7 +229,7 @@ impl Follower {
         complete: bool,
         f: &mut dyn FnMut(FollowItem<'_>) -> ControlFlow<()>,
     ) -> Result<Plain> {
-        let mut file = match File::open(path) {
+        let mut file = match crate::store::fsutil::open_read(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Plain::Gone),
             Err(e) => return Err(StoreError::io("open", path)(e)),

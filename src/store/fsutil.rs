@@ -1,14 +1,29 @@
-//! Filesystem helpers for the store: the writer lock, durable renames, and the ownership and
-//! modes every created file and directory gets (group `dokku`, setgid dirs, no world access),
-//! because triggers run both as `dokku` and as `root` and both must keep writing.
+//! Filesystem helpers for everything under the data directory: the writer lock, durable
+//! renames, and the ownership and modes every created file and directory gets (group `dokku`,
+//! setgid dirs, no world access), because triggers run both as `dokku` and as `root` and both
+//! must keep writing.
+//!
+//! The data directory is writable by group `dokku`, so every name in it may have been planted
+//! by a group member. These helpers are the one place that opens, creates, renames and removes
+//! files there, and none of them follows a symlink in any component of the path (`openat2` with
+//! `RESOLVE_NO_SYMLINKS`; renames and removals act on a descriptor of the parent directory
+//! opened that way). New files are created `O_CREAT|O_EXCL`, temporary ones under an
+//! unpredictable name, and modes and owners are set on descriptors, never on paths. The data
+//! directory's own path is resolved once by the caller (`resolve_data_dir`), so a symlink an
+//! administrator put above it is allowed while one planted below it is not. `privilege`
+//! removes most of the danger for root first; these rules are the second wall.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fs4::fs_std::FileExt;
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
 
 use super::error::{Result, StoreError};
 
@@ -18,8 +33,8 @@ pub const DIR_MODE: u32 = 0o2770;
 pub const FILE_MODE: u32 = 0o660;
 
 /// Who should own created files: resolved from `DOKKU_AUDIT_RUNTIME_USER`/`_GROUP` (default
-/// `dokku`) by reading `/etc/passwd` and `/etc/group`. `None` when we are not root or the names do
-/// not exist (a developer machine): then files keep the creating user.
+/// `dokku`) by reading `/etc/passwd` and `/etc/group`. `None` when the names do not exist (a
+/// developer machine): then files keep the creating user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ownership {
     /// Owner uid.
@@ -45,17 +60,27 @@ impl Ownership {
         }
     }
 
-    /// Applies modes and, when running as root, ownership to a path the store just created.
-    pub fn apply(&self, path: &Path, mode: u32) -> Result<()> {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(StoreError::io("chmod", path))?;
-        let meta = fs::metadata(path).map_err(StoreError::io("stat", path))?;
-        // Only root can give files away; everyone else keeps what the setgid directory gives.
-        if meta.uid() == 0 && (self.uid.is_some() || self.gid.is_some()) {
-            std::os::unix::fs::chown(path, self.uid, self.gid)
-                .map_err(StoreError::io("chown", path))?;
+    /// Applies the mode and, when the file is root's (only root can give files away), the
+    /// ownership to an open file or directory.
+    pub fn apply_fd(&self, fd: impl AsFd, mode: u32, path: &Path) -> Result<()> {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+            .map_err(|e| StoreError::io("chmod", path)(e.into()))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io("stat", path)(e.into()))?;
+        if st.st_uid == 0 && (self.uid.is_some() || self.gid.is_some()) {
+            rustix::fs::fchown(
+                &fd,
+                self.uid.map(rustix::fs::Uid::from_raw),
+                self.gid.map(rustix::fs::Gid::from_raw),
+            )
+            .map_err(|e| StoreError::io("chown", path)(e.into()))?;
         }
         Ok(())
+    }
+
+    /// [`Ownership::apply_fd`] on a path, opened without following symlinks.
+    pub fn apply(&self, path: &Path, mode: u32) -> Result<()> {
+        let fd = open_path(path, OFlags::RDONLY, 0).map_err(StoreError::io("open", path))?;
+        self.apply_fd(&fd, mode, path)
     }
 }
 
@@ -68,21 +93,278 @@ fn lookup_id(file: &str, name: &str) -> Option<u32> {
     })
 }
 
+/// The data directory's path with the symlinks an administrator may have put above it resolved
+/// (a missing directory: its nearest existing ancestor resolved, the rest appended), so the
+/// helpers below can refuse every symlink beneath it.
+pub fn resolve_data_dir(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest
+                .iter()
+                .rev()
+                .fold(real, |acc: PathBuf, part| acc.join(part));
+        }
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) if !parent.as_os_str().is_empty() => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Opens `path` with `flags`, refusing a symlink in any component. Every open under the data
+/// directory goes through here.
+fn open_path(path: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
+    let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let mode = Mode::from_raw_mode(mode);
+    let how = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let opened = match rustix::fs::openat2(CWD, path, flags, mode, how) {
+        // Kernels before 5.6 (or a seccomp filter) lack openat2: O_NOFOLLOW still guards the
+        // last component, `privilege` guards the rest.
+        Err(Errno::NOSYS) | Err(Errno::PERM) => rustix::fs::openat(CWD, path, flags, mode),
+        other => other,
+    };
+    opened.map_err(|e| refused(path, e))
+}
+
+/// ELOOP from `NO_SYMLINKS`/`O_NOFOLLOW` says "a symlink was in the way": say it plainly.
+fn refused(path: &Path, e: Errno) -> io::Error {
+    if e == Errno::LOOP {
+        io::Error::other(format!(
+            "{} is a symbolic link or lies under one (refused: nothing under the data directory is followed through a symlink)",
+            path.display()
+        ))
+    } else {
+        e.into()
+    }
+}
+
+/// Opens a file for reading without following symlinks.
+pub fn open_read(path: impl AsRef<Path>) -> io::Result<File> {
+    let path = path.as_ref();
+    open_path(path, OFlags::RDONLY, 0).map(File::from)
+}
+
+/// Opens an existing file for writing (appending when `append`) without following symlinks.
+pub fn open_write(path: &Path, append: bool) -> io::Result<File> {
+    let mut flags = OFlags::RDWR;
+    if append {
+        flags |= OFlags::APPEND;
+    }
+    open_path(path, flags, 0).map(File::from)
+}
+
+/// Reads a whole file without following symlinks.
+pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let path = path.as_ref();
+    let mut f = open_read(path)?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Reads a whole UTF-8 file without following symlinks.
+pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
+    let path = path.as_ref();
+    String::from_utf8(read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Opens a directory without following symlinks.
+pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    open_path(path, OFlags::RDONLY | OFlags::DIRECTORY, 0)
+}
+
+/// The parent directory (opened without following symlinks) and the last component of `path`.
+fn parent_of(path: &Path) -> io::Result<(OwnedFd, &OsStr)> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((open_dir(parent)?, name))
+}
+
+/// Renames within the data directory; neither path's directories are followed through symlinks
+/// (a symlink at `to` itself is replaced, as `rename` always does).
+pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    let (a, an) = parent_of(from)?;
+    let (b, bn) = parent_of(to)?;
+    rustix::fs::renameat(&a, an, &b, bn).map_err(|e| refused(from, e))
+}
+
+/// Removes a file (or a symlink: never what it points to).
+pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref();
+    let (dir, name) = parent_of(path)?;
+    rustix::fs::unlinkat(&dir, name, AtFlags::empty()).map_err(Into::into)
+}
+
+/// Removes an empty directory.
+pub fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref();
+    let (dir, name) = parent_of(path)?;
+    rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR).map_err(Into::into)
+}
+
+/// Removes a directory tree (a symlink in its place is removed, never followed). The parent is
+/// opened without following symlinks and named through its descriptor, and std's
+/// `remove_dir_all` never follows symlinks below that.
+pub fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref();
+    let (dir, name) = parent_of(path)?;
+    let via_fd = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+    if Path::new("/proc/self/fd").is_dir() {
+        fs::remove_dir_all(via_fd)
+    } else {
+        fs::remove_dir_all(path)
+    }
+}
+
+/// A hard link `dst` → `src`'s inode (neither followed through symlinks).
+pub fn hard_link(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<()> {
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    let (a, an) = parent_of(src)?;
+    let (b, bn) = parent_of(dst)?;
+    rustix::fs::linkat(&a, an, &b, bn, AtFlags::empty()).map_err(Into::into)
+}
+
+/// Creates a new file (`O_CREAT|O_EXCL`: an existing name or symlink is an error, never
+/// followed or truncated) with the store's mode and ownership.
+pub fn create_new(path: &Path, owner: &Ownership) -> Result<File> {
+    create_new_with_mode(path, owner, FILE_MODE)
+}
+
+/// [`create_new`] with another mode (the server token's 0600): the file is created with it, so
+/// it is never readable by more than the mode allows, not even for an instant.
+pub fn create_new_with_mode(path: &Path, owner: &Ownership, mode: u32) -> Result<File> {
+    let fd = open_path(path, OFlags::RDWR | OFlags::CREATE | OFlags::EXCL, mode)
+        .map_err(|source| open_error(path, source))?;
+    owner.apply_fd(&fd, mode, path)?;
+    Ok(File::from(fd))
+}
+
+/// Creates `path` exclusively, first removing whatever is there (a leftover of a crash, or a
+/// name someone planted: removed, never followed). For fixed temp names (the sealer's
+/// `<id>.jsonl.zst.tmp`) used under the writer lock, where an existing entry is never live.
+pub fn create_replacing(path: &Path, owner: &Ownership) -> Result<File> {
+    for _ in 0..3 {
+        match create_new(path, owner) {
+            Err(StoreError::Io { ref source, .. })
+                if source.kind() == io::ErrorKind::AlreadyExists =>
+            {
+                remove_file(path).map_err(StoreError::io("remove", path))?;
+            }
+            other => return other,
+        }
+    }
+    create_new(path, owner)
+}
+
+/// A name for a temporary file or directory: `.<base>.tmp-<random>-<pid>`. Nobody can plant it
+/// in advance; the pid at the end tells `doctor` and `vacuum` whether its owner still runs.
+pub fn temp_name(base: &str) -> String {
+    format!(".{base}.tmp-{:016x}-{}", random_u64(), std::process::id())
+}
+
+fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    match rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty()) {
+        Ok(8) => u64::from_le_bytes(buf),
+        // No getrandom: still unpredictable enough to defeat pre-planting (O_EXCL stops the rest).
+        _ => {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
+        }
+    }
+}
+
+/// Creates a temporary file beside `target` (see [`temp_name`]), `O_CREAT|O_EXCL`.
+pub fn create_temp(target: &Path, owner: &Ownership) -> Result<(File, PathBuf)> {
+    create_temp_with_mode(target, owner, FILE_MODE)
+}
+
+/// [`create_temp`] with another mode.
+pub fn create_temp_with_mode(
+    target: &Path,
+    owner: &Ownership,
+    mode: u32,
+) -> Result<(File, PathBuf)> {
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let base = target
+        .file_name()
+        .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(temp_name(&base));
+    let file = create_new_with_mode(&tmp, owner, mode)?;
+    Ok((file, tmp))
+}
+
 /// Creates a directory (and parents) with the store's mode and ownership; no-op if it exists.
+/// An existing symlink in its place is an error, not a directory.
 pub fn ensure_dir(path: &Path, owner: &Ownership) -> Result<()> {
-    if path.is_dir() {
+    if open_dir(path).is_ok() {
         return Ok(());
     }
     if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() && !parent.exists() {
+        if !parent.as_os_str().is_empty() && fs::symlink_metadata(parent).is_err() {
             fs::create_dir_all(parent).map_err(|source| dir_error(parent, source))?;
         }
     }
-    match fs::create_dir(path) {
-        Ok(()) => owner.apply(path, DIR_MODE),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(dir_error(path, source)),
+    create_dir(path, owner)
+}
+
+/// Creates one directory (an existing one is fine) and gives it the store's mode and owner.
+pub fn create_dir(path: &Path, owner: &Ownership) -> Result<()> {
+    let (parent, name) = parent_of(path).map_err(|source| dir_error(path, source))?;
+    match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(DIR_MODE)) {
+        Ok(()) => {
+            let fd = open_dir(path).map_err(StoreError::io("open directory", path))?;
+            owner.apply_fd(&fd, DIR_MODE, path)
+        }
+        Err(Errno::EXIST) => open_dir(path)
+            .map(drop)
+            .map_err(StoreError::io("open directory", path)),
+        Err(e) => Err(dir_error(path, e.into())),
     }
+}
+
+/// Creates the data directory if missing and gives it mode 2770 and the runtime owner even when
+/// it already exists (an old 0755 directory would leave the trail world-readable). Run by
+/// `install`/`migrate` with the operator's rights: the directory's parent is not the group's,
+/// so nothing in its path can have been planted.
+pub fn secure_data_dir(path: &Path, owner: &Ownership) -> Result<()> {
+    ensure_dir(path, owner)?;
+    let fd = open_dir(path).map_err(StoreError::io("open directory", path))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io("stat", path)(e.into()))?;
+    let me = rustix::process::geteuid();
+    // Only the owner (or root) may change the mode; anyone else leaves it to `doctor` to report.
+    if st.st_mode & 0o7777 != DIR_MODE && (me.is_root() || me.as_raw() == st.st_uid) {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(DIR_MODE))
+            .map_err(|e| StoreError::io("chmod", path)(e.into()))?;
+    }
+    let wrong_owner =
+        owner.uid.is_some_and(|u| u != st.st_uid) || owner.gid.is_some_and(|g| g != st.st_gid);
+    if wrong_owner && me.is_root() {
+        rustix::fs::fchown(
+            &fd,
+            owner.uid.map(rustix::fs::Uid::from_raw),
+            owner.gid.map(rustix::fs::Gid::from_raw),
+        )
+        .map_err(|e| StoreError::io("chown", path)(e.into()))?;
+    }
+    Ok(())
 }
 
 fn dir_error(path: &Path, source: std::io::Error) -> StoreError {
@@ -96,64 +378,92 @@ fn dir_error(path: &Path, source: std::io::Error) -> StoreError {
     }
 }
 
+fn open_error(path: &Path, source: std::io::Error) -> StoreError {
+    if is_permission_or_rofs(&source) {
+        StoreError::NotWritable {
+            path: path.to_path_buf(),
+            source,
+        }
+    } else {
+        StoreError::io("open", path)(source)
+    }
+}
+
 /// True for "permission denied" and "read-only filesystem".
 pub fn is_permission_or_rofs(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(30)
 }
 
-/// Opens (creating if needed) a file for appending with the store's mode.
+/// Opens (creating if needed) a file for appending with the store's mode; never through a
+/// symlink. Ownership and mode are set only on a file this call created.
 pub fn open_create(path: &Path, owner: &Ownership, read: bool) -> Result<File> {
-    let existed = path.exists();
-    let file = OpenOptions::new()
-        .read(read)
-        .append(true)
-        .create(true)
-        .mode(FILE_MODE)
-        .open(path)
-        .map_err(|source| {
-            if is_permission_or_rofs(&source) {
-                StoreError::NotWritable {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            } else {
-                StoreError::io("open", path)(source)
+    let mode = if read { OFlags::RDWR } else { OFlags::WRONLY };
+    // Try the existing file first, then an exclusive create: so "created now" is known from
+    // the call that created it, not from a racy existence check.
+    loop {
+        match open_path(path, mode | OFlags::APPEND, 0) {
+            Ok(fd) => return Ok(File::from(fd)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(open_error(path, e)),
+        }
+        match open_path(
+            path,
+            mode | OFlags::APPEND | OFlags::CREATE | OFlags::EXCL,
+            FILE_MODE,
+        ) {
+            Ok(fd) => {
+                owner.apply_fd(&fd, FILE_MODE, path)?;
+                return Ok(File::from(fd));
             }
-        })?;
-    if !existed {
-        owner.apply(path, FILE_MODE)?;
+            // Someone created it between the two calls: open theirs.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(open_error(path, e)),
+        }
     }
-    Ok(file)
 }
 
 /// fsyncs a directory so a rename or a new entry in it survives a crash.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+    open_dir(dir)
+        .map(File::from)
         .and_then(|d| d.sync_all())
         .map_err(StoreError::io("fsync directory", dir))
 }
 
-/// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename, fsync
-/// the directory. Readers see the old content or the new, never a mix.
+/// Writes `bytes` to `path` atomically: an exclusive temp file in the same directory, fsync
+/// (when `durable`), rename, fsync the directory. Readers see the old content or the new.
 pub fn atomic_write(path: &Path, bytes: &[u8], owner: &Ownership) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .map_err(StoreError::io("create", &tmp))?;
-    f.write_all(bytes).map_err(StoreError::io("write", &tmp))?;
-    f.sync_all().map_err(StoreError::io("fsync", &tmp))?;
-    owner.apply(&tmp, FILE_MODE)?;
-    fs::rename(&tmp, path).map_err(StoreError::io("rename", path))?;
-    sync_dir(dir)
+    write_replace(path, bytes, owner, true)
+}
+
+/// [`atomic_write`], with the fsyncs only when `durable`.
+pub fn write_replace(path: &Path, bytes: &[u8], owner: &Ownership, durable: bool) -> Result<()> {
+    write_replace_with_mode(path, bytes, owner, durable, FILE_MODE)
+}
+
+/// [`write_replace`] with another mode.
+pub fn write_replace_with_mode(
+    path: &Path,
+    bytes: &[u8],
+    owner: &Ownership,
+    durable: bool,
+    mode: u32,
+) -> Result<()> {
+    let (mut f, tmp) = create_temp_with_mode(path, owner, mode)?;
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| if durable { f.sync_all() } else { Ok(()) })
+        .map_err(StoreError::io("write", &tmp))
+        .and_then(|()| rename(&tmp, path).map_err(StoreError::io("rename", path)));
+    if written.is_err() {
+        let _ = remove_file(&tmp);
+    }
+    written?;
+    if durable {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        sync_dir(dir.unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
 }
 
 /// The exclusive writer lock (`<data dir>/LOCK`), released on drop. Readers never take it.

@@ -203,7 +203,7 @@ impl Store {
     /// The version in `FORMAT`, `None` if the file does not exist yet. A newer version is an
     /// error: it is never misread.
     pub fn read_format(&self) -> Result<Option<u32>> {
-        let text = match std::fs::read_to_string(&self.paths.format) {
+        let text = match crate::store::fsutil::read_to_string(&self.paths.format) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io("read", &self.paths.format)(e)),
@@ -488,7 +488,7 @@ impl Store {
         };
         for (i, seg) in segments.iter().enumerate() {
             for p in [&seg.plain, &seg.sealed].into_iter().flatten() {
-                s.bytes_on_disk += std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                s.bytes_on_disk += std::fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
             }
             let trailer = match &seg.sealed {
                 Some(p) => Trailer::read(p)?,

@@ -3,7 +3,6 @@
 //! final line of the active segment is the normal leftover of a crash: it is reported as such
 //! and never served.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -119,7 +118,7 @@ pub fn scan_segment(
     let path = seg.data_path();
     let name = file_name(path);
     if seg.is_plain() {
-        let file = match File::open(path) {
+        let file = match crate::store::fsutil::open_read(path) {
             Ok(file) => file,
             // Sealed and the plain copy removed between listing and opening: read the sealed one.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -156,7 +155,7 @@ pub fn scan_segment_from(
     let f = &mut guard_ids(seg.first_id, f);
     let path = seg.data_path();
     let name = file_name(path);
-    let mut file = match File::open(path) {
+    let mut file = match crate::store::fsutil::open_read(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return scan_segment(seg, is_active, f);
@@ -210,7 +209,7 @@ fn scan_sealed(
     name: &str,
     f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
 ) -> Result<ControlFlow<()>> {
-    let file = File::open(path).map_err(StoreError::io("open", path))?;
+    let file = crate::store::fsutil::open_read(path).map_err(StoreError::io("open", path))?;
     // SAFETY: sealed segments are immutable: they come into existence by an atomic rename of a
     // complete, fsynced file and are only ever deleted (or replaced by another rename), never
     // written in place, so the mapped bytes do not change under us. Deleting a mapped file is

@@ -100,7 +100,8 @@ impl CompactionJournal {
         for (n, (staged, target)) in self.renames.iter().enumerate() {
             let (staged, target) = (paths.root.join(staged), paths.root.join(target));
             if staged.exists() {
-                fs::rename(&staged, &target).map_err(StoreError::io("rename", &target))?;
+                crate::store::fsutil::rename(&staged, &target)
+                    .map_err(StoreError::io("rename", &target))?;
             }
             if n == 0 {
                 crashpoint::hit("compact.after_first_rename");
@@ -108,7 +109,7 @@ impl CompactionJournal {
         }
         for file in &self.remove {
             let file = paths.root.join(file);
-            match fs::remove_file(&file) {
+            match crate::store::fsutil::remove_file(&file) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io("remove", &file)(e)),
@@ -117,7 +118,7 @@ impl CompactionJournal {
         fsutil::sync_dir(&paths.segments)?;
         crashpoint::hit("compact.before_journal_removal");
         let journal = paths.root.join(JOURNAL_FILE);
-        match fs::remove_file(&journal) {
+        match crate::store::fsutil::remove_file(&journal) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io("remove", &journal)(e)),
@@ -125,7 +126,7 @@ impl CompactionJournal {
         fsutil::sync_dir(&paths.root)?;
         let staging = paths.root.join(&self.staging);
         if !self.staging.is_empty() && staging != paths.root {
-            let _ = fs::remove_dir_all(staging);
+            let _ = crate::store::fsutil::remove_dir_all(staging);
         }
         Ok(())
     }
@@ -134,7 +135,7 @@ impl CompactionJournal {
 /// The pending compaction journal, if a crash left one.
 pub fn pending_journal(paths: &StorePaths) -> Result<Option<CompactionJournal>> {
     let path = paths.root.join(JOURNAL_FILE);
-    let bytes = match fs::read(&path) {
+    let bytes = match crate::store::fsutil::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("read", &path)(e)),
@@ -239,9 +240,11 @@ pub fn recover(paths: &StorePaths) -> Result<Recovered> {
     if let Some(old) = interrupted_restore(paths) {
         if paths.segments.exists() {
             // Empty (checked above): created by a later `init` that did not know better.
-            fs::remove_dir(&paths.segments).map_err(StoreError::io("remove", &paths.segments))?;
+            crate::store::fsutil::remove_dir(&paths.segments)
+                .map_err(StoreError::io("remove", &paths.segments))?;
         }
-        fs::rename(&old, &paths.segments).map_err(StoreError::io("rename", &old))?;
+        crate::store::fsutil::rename(&old, &paths.segments)
+            .map_err(StoreError::io("rename", &old))?;
         fsutil::sync_dir(&paths.root)?;
         done.restore_rolled_back = Some(old);
     }

@@ -5,13 +5,12 @@
 //! When both exist the sealed copy counts; the plain one is kept for a grace period so that log
 //! shippers finish reading it (segments-format.md §6).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{Result, StoreError};
-use super::fsutil::{self, Ownership, FILE_MODE};
+use super::fsutil::{self, Ownership};
 use super::line::ChainHash;
 
 /// Suffix of an active (plain JSONL) segment.
@@ -224,7 +223,7 @@ impl Trailer {
     /// Reads only the trailer of a sealed segment file (a few hundred bytes from its end).
     pub fn read(path: &Path) -> Result<Option<Trailer>> {
         use std::io::{Seek, SeekFrom};
-        let mut f = File::open(path).map_err(StoreError::io("open", path))?;
+        let mut f = fsutil::open_read(path).map_err(StoreError::io("open", path))?;
         let len = f.metadata().map_err(StoreError::io("stat", path))?.len();
         let take = len.min(4096);
         f.seek(SeekFrom::Start(len - take))
@@ -250,14 +249,8 @@ pub fn seal(
     let stem = stem(trailer.first_id);
     let tmp = dir.join(format!("{stem}{TEMP_SUFFIX}"));
     let sealed = dir.join(format!("{stem}{SEALED_SUFFIX}"));
-    let src = File::open(plain).map_err(StoreError::io("open", plain))?;
-    let out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
-        .map_err(StoreError::io("create", &tmp))?;
+    let src = fsutil::open_read(plain).map_err(StoreError::io("open", plain))?;
+    let out = fsutil::create_replacing(&tmp, owner)?;
     let mut enc =
         zstd::stream::write::Encoder::new(out, level).map_err(StoreError::io("zstd", &tmp))?;
     // Content size and checksum in the frame header make `zstd -t` and truncation checks exact.
@@ -284,9 +277,8 @@ pub fn seal(
         .map_err(StoreError::io("write", &tmp))?;
     out.sync_all().map_err(StoreError::io("fsync", &tmp))?;
     drop(out);
-    owner.apply(&tmp, FILE_MODE)?;
     crate::crashpoint::hit("seal.before_rename");
-    fs::rename(&tmp, &sealed).map_err(StoreError::io("rename", &sealed))?;
+    fsutil::rename(&tmp, &sealed).map_err(StoreError::io("rename", &sealed))?;
     crate::crashpoint::hit("seal.after_rename");
     fsutil::sync_dir(dir)?;
     Ok(sealed)

@@ -95,13 +95,13 @@ pub fn collect(paths: &StorePaths, recent: &[SegmentFiles]) -> Result<Drain> {
         // Only plain files are searched: a drain that crashed left its events in the active
         // segment (or one rotated out and not yet sealed, still plain).
         if let Some(p) = &seg.plain {
-            if let Ok(b) = fs::read(p) {
+            if let Ok(b) = crate::store::fsutil::read(p) {
                 tail.extend_from_slice(&b);
             }
         }
     }
     for file in files {
-        let bytes = fs::read(&file).map_err(StoreError::io("read", &file))?;
+        let bytes = crate::store::fsutil::read(&file).map_err(StoreError::io("read", &file))?;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             if !line.starts_with(ID_PLACEHOLDER) {
                 return Err(StoreError::Segment {
@@ -138,7 +138,7 @@ fn name_of(p: &Path) -> String {
 /// Deletes drained files (after the append that holds their events is durable).
 pub fn remove(paths: &StorePaths, files: &[PathBuf]) -> Result<()> {
     for f in files {
-        match fs::remove_file(f) {
+        match crate::store::fsutil::remove_file(f) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io("remove", f)(e)),

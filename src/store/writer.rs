@@ -2,7 +2,7 @@
 //! a torn tail, write the new lines, fsync, rotate and seal. The whole protocol is
 //! segments-format.md §6–§7; every step that can be interrupted leaves a state §8 recovers.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -120,7 +120,8 @@ pub fn append_raw_locked(
                 w.active = Some(ActiveFile::from_tail(&active, file));
             } else {
                 drop(file);
-                fs::remove_file(&active.path).map_err(StoreError::io("remove", &active.path))?;
+                crate::store::fsutil::remove_file(&active.path)
+                    .map_err(StoreError::io("remove", &active.path))?;
                 w.dir_dirty = true;
             }
             crashpoint::hit("repair.after_truncate");
@@ -131,7 +132,8 @@ pub fn append_raw_locked(
             // An empty active file (a crash right after creating it): its name may not match the
             // next id, so start afresh.
             drop(file);
-            fs::remove_file(&active.path).map_err(StoreError::io("remove", &active.path))?;
+            crate::store::fsutil::remove_file(&active.path)
+                .map_err(StoreError::io("remove", &active.path))?;
             w.dir_dirty = true;
         }
     }
@@ -187,7 +189,7 @@ pub fn append_raw_locked(
         }
     }
     for tmp in &listing.temp_files {
-        let _ = fs::remove_file(tmp);
+        let _ = crate::store::fsutil::remove_file(tmp);
     }
     remove_expired_plain(&listing.segments, opts);
     Ok(receipt)
@@ -243,12 +245,12 @@ fn remove_expired_plain(segments: &[SegmentFiles], opts: &StoreOptions) {
         let (Some(plain), Some(sealed)) = (&seg.plain, &seg.sealed) else {
             continue;
         };
-        let age = fs::metadata(sealed)
+        let age = std::fs::symlink_metadata(sealed)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok());
         if age.is_some_and(|a| a >= opts.seal_grace) {
-            let _ = fs::remove_file(plain);
+            let _ = crate::store::fsutil::remove_file(plain);
         }
     }
 }

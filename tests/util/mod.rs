@@ -7,7 +7,12 @@ use std::process::{Command, Output, Stdio};
 
 /// The built binary.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dokku-audit"))
+    // DOKKU_AUDIT_TEST_BIN runs the black-box tests against another build (e.g. the previous
+    // release, to show a security test fails there).
+    match std::env::var_os("DOKKU_AUDIT_TEST_BIN").filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_dokku-audit")),
+    }
 }
 
 /// A temp dir with a data directory inside it.

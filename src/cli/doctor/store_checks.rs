@@ -151,7 +151,7 @@ pub(super) fn check_index(ctx: &Context, store: &Store, r: &mut Report) {
 /// honours `DOKKU_AUDIT_NOW`).
 pub(super) fn check_state(ctx: &Context, r: &mut Report) {
     let path = crate::state::state_dir(&ctx.data_dir).join("correlation.json");
-    let state: CorrelationState = match std::fs::read(&path) {
+    let state: CorrelationState = match crate::store::fsutil::read(&path) {
         // No state file: no operation in progress.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => CorrelationState::default(),
         Err(e) => {
