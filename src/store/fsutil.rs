@@ -67,14 +67,19 @@ impl Ownership {
             .map_err(|e| StoreError::io("chmod", path)(e.into()))?;
         let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io("stat", path)(e.into()))?;
         if st.st_uid == 0 && (self.uid.is_some() || self.gid.is_some()) {
-            rustix::fs::fchown(
-                &fd,
-                self.uid.map(rustix::fs::Uid::from_raw),
-                self.gid.map(rustix::fs::Gid::from_raw),
-            )
-            .map_err(|e| StoreError::io("chown", path)(e.into()))?;
+            self.chown_fd(&fd, path)?;
         }
         Ok(())
+    }
+
+    /// Gives an open file or directory to the runtime owner.
+    fn chown_fd(&self, fd: impl AsFd, path: &Path) -> Result<()> {
+        rustix::fs::fchown(
+            &fd,
+            self.uid.map(rustix::fs::Uid::from_raw),
+            self.gid.map(rustix::fs::Gid::from_raw),
+        )
+        .map_err(|e| StoreError::io("chown", path)(e.into()))
     }
 
     /// [`Ownership::apply_fd`] on a path, opened without following symlinks.
@@ -357,12 +362,7 @@ pub fn secure_data_dir(path: &Path, owner: &Ownership) -> Result<()> {
     let wrong_owner =
         owner.uid.is_some_and(|u| u != st.st_uid) || owner.gid.is_some_and(|g| g != st.st_gid);
     if wrong_owner && me.is_root() {
-        rustix::fs::fchown(
-            &fd,
-            owner.uid.map(rustix::fs::Uid::from_raw),
-            owner.gid.map(rustix::fs::Gid::from_raw),
-        )
-        .map_err(|e| StoreError::io("chown", path)(e.into()))?;
+        owner.chown_fd(&fd, path)?;
     }
     Ok(())
 }
