@@ -20,6 +20,7 @@ mod show;
 mod sqlite_import;
 mod status;
 mod tail;
+mod trail;
 mod vacuum;
 mod verify;
 

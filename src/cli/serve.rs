@@ -1,10 +1,12 @@
 //! `serve [--listen ADDR] [--no-auth] [--threads N]` and `serve --rotate-token`: the read-only
-//! HTTP API and web page (see `src/serve/` and docs/serve.md).
+//! HTTP API and web page (see `src/serve/` and docs/serve.md). Creating the token (first start)
+//! and rotating it record a `maintenance` event that names the token file, never the token.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Args as ClapArgs;
+use serde_json::Value;
 
 use super::{CliError, Context};
 use crate::serve::{self, ServeOptions, Server};
@@ -28,9 +30,12 @@ pub struct ServeArgs {
 
 /// Runs `serve`.
 pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
+    let token_file = serve::token::path(&ctx.data_dir);
+    let token_before = token_file.exists();
     if a.rotate_token {
         let token =
             serve::token::rotate(&ctx.data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+        record_token(ctx, "rotate-token", token_before);
         println!("{token}");
         eprintln!(
             "dokku-audit: new token written to {}",
@@ -50,13 +55,17 @@ pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
     let mut opts = ServeOptions::new(listen);
     opts.no_auth = a.no_auth;
     opts.threads = a.threads;
-    let server = Server::bind(
+    let bound = Server::bind(
         opts,
         ctx.data_dir.clone(),
         ctx.settings.store_options().unwrap_or_default(),
         ctx.clock,
-    )
-    .map_err(|e| CliError::Usage(e.to_string()))?;
+    );
+    // The first start created the token (even if binding the address then failed).
+    if !a.no_auth && !token_before && token_file.exists() {
+        record_token(ctx, "create-token", false);
+    }
+    let server = bound.map_err(|e| CliError::Usage(e.to_string()))?;
     let addr = server
         .local_addr()
         .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -69,4 +78,27 @@ pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
     let _ = writeln!(out, "serving http://{addr}/ ({auth})");
     let _ = out.flush();
     server.run().map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// Records a token change: which file, whether one was replaced; never the token or a hash of it.
+fn record_token(ctx: &Context, action: &str, replaced: bool) {
+    let file = serve::token::path(&ctx.data_dir).display().to_string();
+    let message = if action == "rotate-token" {
+        format!("serve API token rotated in {file}")
+    } else {
+        format!("serve API token created in {file}")
+    };
+    let meta = super::trail::meta(&[
+        ("action", Value::from(action)),
+        ("token_file", Value::from(file)),
+        ("replaced", Value::from(replaced)),
+    ]);
+    match ctx.store() {
+        Ok(store) => {
+            super::trail::record_change(ctx, &store, action, message, meta);
+        }
+        Err(e) => eprintln!(
+            " !     warning: {message}, but the audit trail could not record it: {e} (the change stands)"
+        ),
+    }
 }

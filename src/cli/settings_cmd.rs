@@ -1,8 +1,11 @@
 //! `get <key>` and `set <key> <value>`: runtime settings, stored in `<data dir>/settings.json`.
 //! `set` validates the value the way every reader will parse it, so a bad value is refused
-//! before it is stored; an empty value removes the stored one (back to env/default).
+//! before it is stored; an empty value removes the stored one (back to env/default). Every
+//! successful `set` records a `maintenance`/`set` (or `unset`) event with the value in effect
+//! before and after (settings hold no secrets).
 
 use clap::Args as ClapArgs;
+use serde_json::Value;
 
 use super::{CliError, Context};
 use crate::settings::{Settings, KEYS};
@@ -52,6 +55,29 @@ pub fn set(ctx: &Context, args: SetArgs) -> Result<(), CliError> {
     updated.store(key, &value);
     updated.validate()?;
     updated.save(&ctx.data_dir)?;
+    // The change stands from here; the trail records it with the new store options in effect.
+    let (old, new) = (ctx.settings.raw(key), updated.raw(key));
+    let (action, message) = if value.is_empty() {
+        (
+            "unset",
+            format!("setting {key} unset: changed from {old} to {new} (environment or default)"),
+        )
+    } else if old == new {
+        ("set", format!("setting {key} set to {new} (unchanged)"))
+    } else {
+        ("set", format!("setting {key} changed from {old} to {new}"))
+    };
+    let meta = super::trail::meta(&[
+        ("setting", Value::from(key)),
+        ("old", Value::from(old)),
+        ("new", Value::from(new)),
+    ]);
+    let store = crate::store::Store::new(
+        &ctx.data_dir,
+        updated.store_options()?,
+        crate::store::Ownership::from_env(),
+    );
+    super::trail::record_change(ctx, &store, action, message, meta);
     println!("{key}={value}");
     Ok(())
 }

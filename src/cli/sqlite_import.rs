@@ -6,6 +6,13 @@
 //! The database is read with the `sqlite3` command-line tool in JSON mode rather than a Rust
 //! SQLite crate: no C library compiled into the binary (which runs before every `dokku`
 //! command), and the tool is present wherever the old plugin ran — it required it.
+//!
+//! The database may come from a directory others can write to, so it is read as hostile: with
+//! `-readonly` and `-safe` (SQLite 3.37+: the shell's `edit()`, which runs a command even on a
+//! read-only database, `readfile()`, `writefile()`, `load_extension()`, `ATTACH` … are refused),
+//! and only when `events` is a real table (a view could call any of those). The two checks stand
+//! apart: the table check is made by one `sqlite3` run and the rows are read by others, so a
+//! file swapped in between is still read in safe mode.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -38,6 +45,7 @@ const PAGE: u64 = 50_000;
 fn sqlite(db: &Path, sql: &str) -> Result<Vec<Value>, CliError> {
     let out = Command::new("sqlite3")
         .arg("-readonly")
+        .arg("-safe")
         .arg("-json")
         .arg(db)
         .arg(sql)
@@ -51,10 +59,17 @@ fn sqlite(db: &Path, sql: &str) -> Result<Vec<Value>, CliError> {
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let first = err.lines().next().unwrap_or("sqlite3 failed").trim();
-        if first.contains("-json") || first.contains("-readonly") {
-            // JSON mode came with SQLite 3.33 (2020); older tools reject the option.
+        if first.contains("-json") || first.contains("-readonly") || first.contains("-safe") {
+            // JSON mode came with SQLite 3.33 (2020), safe mode with 3.37 (2021); older tools
+            // reject the options, and reading without safe mode is not an option.
             return Err(CliError::Usage(format!(
-                "the installed sqlite3 is too old to read {} (needs 3.33 or newer for -json): {first}",
+                "the installed sqlite3 is too old to read {} safely (needs 3.37 or newer for -json and -safe): {first}",
+                db.display()
+            )));
+        }
+        if first.contains("in safe mode") {
+            return Err(CliError::Usage(format!(
+                "{} was refused: reading it calls what sqlite3 forbids in safe mode ({first}); is it a hostile database? nothing was imported",
                 db.display()
             )));
         }
