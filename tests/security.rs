@@ -163,19 +163,29 @@ impl World {
         self.vault.join("secret")
     }
 
-    /// Plants `<prefix><pid><suffix>` symlinks to `to` for the next `n` pids.
+    /// Plants `<prefix><pid><suffix>` symlinks to `to` for the next 3,000 pids, owned by
+    /// mallory. Made in this process (`symlink` + `lchown`) rather than by a loop of `ln`
+    /// processes, which would use up the very pids being predicted.
     fn plant_for_pids(&self, dir: &str, prefix: &str, suffix: &str, to: &Path) {
+        let ids = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, MALLORY]).output().unwrap();
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let (uid, gid) = (ids("-u"), ids("-g"));
         let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(1);
-        let script = format!(
-            "cd {dir} && i={from}; while [ $i -le {to_pid} ]; do ln -s {target} \"{prefix}$i{suffix}\"; i=$((i+1)); done",
-            from = last + 1,
-            to_pid = last + 3000,
-            target = to.display(),
-        );
-        self.mallory(&script);
+        let dir = self.env.data.join(dir);
+        for pid in last + 1..=last + 3000 {
+            let link = dir.join(format!("{prefix}{pid}{suffix}"));
+            std::os::unix::fs::symlink(to, &link).unwrap();
+            std::os::unix::fs::lchown(&link, Some(uid), Some(gid)).unwrap();
+        }
     }
 
     /// The victims are as root left them: no target file, the secret unchanged and root's.
