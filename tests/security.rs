@@ -425,3 +425,20 @@ fn install_secures_an_existing_world_readable_data_dir() {
         assert_eq!(meta.gid(), gid, "{:?}", w.mode);
     });
 }
+
+#[test]
+fn planted_symlinks_in_the_index_are_not_followed_by_a_root_query() {
+    both(|w| {
+        assert!(w.root(&["recent"]).status.success());
+        assert!(w.env.data.join("index/meta.json").exists());
+        w.mallory(&format!(
+            "cd index && for f in .tantivy-writer.lock .tantivy-meta.lock; do rm -f $f; ln -s {} $f; done",
+            w.target().display()
+        ));
+        // New events make the query catch the index up: tantivy takes its writer lock.
+        assert!(w.root(&["set", "retention_days", "12"]).status.success());
+        let out = w.root(&["search", "--query", "retention"]);
+        assert!(out.status.success(), "search: {}", util::stderr(&out));
+        w.assert_unharmed("index lock files → target, then a root search");
+    });
+}

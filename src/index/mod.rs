@@ -373,6 +373,11 @@ impl EventIndex {
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
+        // tantivy opens its files by path: leave it no planted symlink to follow.
+        crate::store::fsutil::clear_symlinks(&dir).map_err(|source| IndexError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let index = Index::open_in_dir(&dir).map_err(tantivy_err(&dir))?;
         let (want, fields) = schema();
         if index.schema() != want {

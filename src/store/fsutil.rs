@@ -232,6 +232,22 @@ pub fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     }
 }
 
+/// For a directory whose files another library opens by path (tantivy's index): refuses the
+/// directory itself if it is a symlink and removes every symlink inside it, so the library
+/// finds none to follow. (A symlink planted in the instant after this remains possible; the
+/// switch away from root in `privilege` is what covers that window.)
+pub fn clear_symlinks(dir: &Path) -> io::Result<()> {
+    let fd = open_dir(dir)?;
+    let listed = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    let entries = fs::read_dir(&listed).or_else(|_| fs::read_dir(dir))?;
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_symlink()) {
+            rustix::fs::unlinkat(&fd, e.file_name().as_os_str(), AtFlags::empty())?;
+        }
+    }
+    Ok(())
+}
+
 /// A hard link `dst` → `src`'s inode (neither followed through symlinks).
 pub fn hard_link(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<()> {
     let (src, dst) = (src.as_ref(), dst.as_ref());

@@ -57,7 +57,10 @@ impl TestEnv {
             .env("DOKKU_AUDIT_LOCAL_USER", "")
             .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
             .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
-            .env("DOKKU_AUDIT_DURABILITY", "relaxed");
+            .env("DOKKU_AUDIT_DURABILITY", "relaxed")
+            // No runtime user to switch to (src/privilege.rs), whatever accounts this machine
+            // has: a test that wants one sets it (tests/security.rs).
+            .env("DOKKU_AUDIT_RUNTIME_USER", "dokku-audit-test-nobody");
         for (k, v) in &self.extra_env {
             c.env(k, v);
         }
