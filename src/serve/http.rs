@@ -58,7 +58,8 @@ impl HttpError {
 pub struct Request {
     /// `GET` or `HEAD`.
     pub method: String,
-    /// The path, percent-decoded (never contains `?`).
+    /// The path, percent-decoded (the part of the target before its first `?`; a `%3F` in it
+    /// decodes to `?`).
     pub path: String,
     /// The raw query string (after `?`), undecoded.
     pub query: String,
