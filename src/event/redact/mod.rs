@@ -1,6 +1,15 @@
-//! Redaction: secrets never reach a segment, the state file or the index. Command tokens are
-//! redacted one to one (so positions found by parsing still address them), deploy metadata is
-//! redacted and truncated (reference §9.3), config events keep key names only.
+//! Redaction: secrets never reach a segment, the spool, the state file or the index. Command
+//! tokens are redacted one to one (so positions found by parsing still address them), deploy
+//! metadata is redacted and truncated (reference §9.3), config events keep key names only. The
+//! policy is docs/capture.md, "Redaction policy"; `names` says which names are secret, `words`
+//! is the word-level pass over command lines, `url` finds secrets inside longer text.
+
+mod names;
+mod url;
+mod words;
+
+pub use names::is_sensitive;
+pub use url::{redact_inline_secrets, redact_url_credentials};
 
 /// What replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
@@ -14,90 +23,40 @@ pub const INTERNAL_CONFIG_KEYS: &[&str] = &[
     "DOKKU_PROXY_SSL_PORT",
 ];
 
-/// `https://user:token@host/…` → `https://[REDACTED]@host/…`, for every URL in `text`.
-/// Returns `None` when nothing changed.
-pub fn redact_url_credentials(text: &str) -> Option<String> {
-    if !text.contains("://") || !text.contains('@') {
-        return None;
+/// The datastore plugins' commands whose `-p`/`-r`/`-c`/`-C` take a password, root password,
+/// server options or env (`service_parse_args` maps the long forms onto these).
+fn takes_service_flags(subcommand: &str) -> bool {
+    matches!(
+        subcommand.rsplit_once(':').map(|(_, a)| a),
+        Some("create" | "clone" | "upgrade")
+    )
+}
+
+/// Commands whose positional arguments from the `nth` on (1-based, flags skipped) are
+/// secrets, up to `last` (inclusive) when given.
+fn positional_secrets(subcommand: &str) -> Option<(usize, Option<usize>)> {
+    let action = subcommand.rsplit_once(':').map_or("", |(_, a)| a);
+    match subcommand {
+        // `registry:login [--global] SERVER USER PASSWORD`, `git:auth HOST USER PASSWORD`,
+        // `http-auth:on|enable APP USER PASSWORD`, `http-auth:add-user APP USER PASSWORD`.
+        "registry:login" | "git:auth" | "http-auth:on" | "http-auth:enable"
+        | "http-auth:add-user" => Some((3, None)),
+        // Datastores: `:backup-auth SERVICE KEY_ID SECRET [REGION …]`,
+        // `:backup-set-encryption SERVICE PASSPHRASE`.
+        _ if action == "backup-auth" => Some((2, Some(3))),
+        _ if action == "backup-set-encryption" => Some((2, None)),
+        _ => None,
     }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut changed = false;
-    while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) if at > 0 && authority[..at] != *REDACTED => {
-                out.push_str(REDACTED);
-                out.push_str(&authority[at..]);
-                changed = true;
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    changed.then_some(out)
 }
 
-fn key_of(kv: &str) -> &str {
-    kv.split('=').next().unwrap_or("")
-}
-
-fn redact_value(kv: &str) -> String {
-    format!("{}={REDACTED}", key_of(kv))
-}
-
-/// Redacts `-e K=V`, `--env K=V`, `--env=K=V` and `-eK=V` among whitespace-separated words (the
-/// form `docker-options:add APP PHASE "-e SECRET=x"` passes them in).
-fn redact_env_flags_in_words(words: &mut [String]) -> bool {
-    let mut changed = false;
-    let mut i = 0;
-    while i < words.len() {
-        let w = words[i].clone();
-        if (w == "-e" || w == "--env") && i + 1 < words.len() {
-            if words[i + 1].contains('=') && !words[i + 1].ends_with(REDACTED) {
-                words[i + 1] = redact_value(&words[i + 1]);
-                changed = true;
-            }
-            i += 2;
-            continue;
-        }
-        if w.contains(char::is_whitespace) {
-            i += 1;
-            continue;
-        }
-        for prefix in ["--env=", "-e"] {
-            if let Some(kv) = w.strip_prefix(prefix) {
-                if kv.contains('=') && !kv.ends_with(REDACTED) && w != "-e" {
-                    words[i] = format!("{prefix}{}", redact_value(kv));
-                    changed = true;
-                    break;
-                }
-            }
-        }
-        i += 1;
-    }
-    changed
-}
-
-/// Redacts env flags inside a single token that holds several words (`"-e A=1 -e B=2"`).
-fn redact_env_flags_in_token(token: &str) -> Option<String> {
-    if !token.contains(char::is_whitespace) {
-        return None;
-    }
-    let mut words: Vec<String> = token.split_whitespace().map(str::to_string).collect();
-    redact_env_flags_in_words(&mut words).then(|| words.join(" "))
-}
-
-/// Redacts the tokens of a command line for storage (reference §9.1, plus URL credentials
-/// everywhere, `-e` inside `docker-options:*`, positional `K=V` of `run`). Tokens up to and
-/// including the subcommand (`sub_index`) are global flags and the subcommand itself; `app_index`
-/// is where the app token sits, if any. One output token per input token.
+/// Redacts the tokens of a command line for storage (docs/capture.md, "Redaction policy"):
+/// the per-command rules (reference §9.1 `config:set`, `letsencrypt:set`; positional passwords;
+/// `*:set` properties whose name says secret), then the word pass of [`words`] (sensitive
+/// flags and `K=V`, env and build-arg flags, datastore flags, database clients, nested command
+/// lines; every `K=V` of `run`/`enter`), then URL credentials and `name=value` secrets inside
+/// any token. Tokens up to and including the subcommand (`sub_index`) are global flags and the
+/// subcommand itself and are kept; `app` is the app token, if any. One output token per input
+/// token.
 pub fn redact_command_tokens(
     tokens: &[String],
     sub_index: usize,
@@ -106,18 +65,19 @@ pub fn redact_command_tokens(
 ) -> Vec<String> {
     let mut out: Vec<String> = tokens.to_vec();
     let after = (sub_index + 1).min(out.len());
+    let rest = &mut out[after..];
     match subcommand {
         "config:set" | "config:set-global" => {
-            for t in &mut out[after..] {
-                if t.contains('=') {
-                    *t = redact_value(t);
+            for t in rest.iter_mut() {
+                if let Some((k, _)) = t.split_once('=') {
+                    *t = format!("{k}={REDACTED}");
                 }
             }
         }
         "letsencrypt:set" => {
             let mut app_kept = false;
             let mut property_kept = false;
-            for t in &mut out[after..] {
+            for t in rest.iter_mut() {
                 if t == "--global" {
                     continue;
                 }
@@ -132,84 +92,56 @@ pub fn redact_command_tokens(
                 *t = REDACTED.to_string();
             }
         }
-        "run" | "run:detached" => {
-            let mut words = out[after..].to_vec();
-            redact_env_flags_in_words(&mut words);
-            for (i, w) in words.iter_mut().enumerate() {
-                let prev = i.checked_sub(1).map(|p| out[after + p].as_str());
-                let is_flag_value = matches!(prev, Some("-e" | "--env"));
-                // Positional `K=V` (e.g. `dokku run app env FOO=bar`): the value may be a secret.
-                if !is_flag_value
-                    && !w.starts_with('-')
-                    && w.contains('=')
-                    && !w.ends_with(REDACTED)
-                    && key_of(w)
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && !key_of(w).is_empty()
-                {
-                    *w = redact_value(w);
-                }
-            }
-            out[after..].clone_from_slice(&words);
-        }
-        // `registry:login [--global] SERVER USER PASSWORD`, `git:auth HOST USER PASSWORD`: the
-        // third positional argument is a password.
-        "registry:login" | "git:auth" => {
-            let mut positional = 0;
-            for t in &mut out[after..] {
-                if t.starts_with('-') {
-                    continue;
-                }
-                positional += 1;
-                if positional >= 3 {
+        // Any other `*:set [--global] [TARGET] PROPERTY VALUE…`: a property whose name says
+        // secret has its value redacted.
+        s if s.ends_with(":set") || s.ends_with(":set-global") => {
+            let mut app_seen = false;
+            let mut secret = false;
+            for t in rest.iter_mut().filter(|t| !t.starts_with('-')) {
+                if secret {
                     *t = REDACTED.to_string();
+                } else if !app_seen && Some(t.as_str()) == app {
+                    app_seen = true;
+                } else {
+                    secret = names::is_sensitive(t);
                 }
             }
         }
-        s if s.starts_with("docker-options:") => {
-            let mut words = out[after..].to_vec();
-            redact_env_flags_in_words(&mut words);
-            for w in &mut words {
-                if let Some(r) = redact_env_flags_in_token(w) {
-                    *w = r;
+        s => {
+            if let Some((first, last)) = positional_secrets(s) {
+                let positional = rest.iter_mut().filter(|t| !t.starts_with('-'));
+                for (i, t) in positional.enumerate() {
+                    if i + 1 >= first && last.is_none_or(|l| i < l) {
+                        *t = REDACTED.to_string();
+                    }
                 }
             }
-            out[after..].clone_from_slice(&words);
         }
-        _ => {}
     }
-    for t in &mut out[after..] {
-        if let Some(r) = redact_url_credentials(t) {
+    let ctx = words::Ctx {
+        mode: match subcommand {
+            "run" | "run:detached" | "enter" => words::Mode::Command,
+            _ => words::Mode::Plain,
+        },
+        service: takes_service_flags(subcommand),
+        depth: 0,
+    };
+    words::redact_tokens(rest, ctx);
+    for t in rest.iter_mut() {
+        if let Some(r) = redact_free_text(t) {
             *t = r;
         }
     }
     out
 }
 
-/// Substrings that mark a deploy-metadata key as secret (reference §9.3, lower-cased match).
-const SENSITIVE_KEY_PARTS: &[&str] = &[
-    "secret",
-    "token",
-    "password",
-    "passwd",
-    "credential",
-    "auth",
-    "private-key",
-    "private_key",
-    "privatekey",
-    "access-key",
-    "access_key",
-    "accesskey",
-    "api-key",
-    "api_key",
-    "apikey",
-    "passphrase",
-    "client_secret",
-    "auth_token",
-    "bearer",
-    "session",
-];
+/// URL credentials and `name=value` secrets in free text (a token, a build source, a source
+/// type). `None` when nothing changed.
+pub fn redact_free_text(text: &str) -> Option<String> {
+    let url = redact_url_credentials(text);
+    let t = url.as_deref().unwrap_or(text);
+    redact_inline_secrets(t).or(url)
+}
 
 /// Deploy metadata after redaction and truncation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,7 +169,8 @@ impl DeployMetadata {
     }
 }
 
-/// Redacts and truncates deploy metadata (reference §9.3, plus URL credentials). `None` when
+/// Redacts and truncates deploy metadata (reference §9.3, with the generous names of
+/// [`is_sensitive`], plus URL credentials and `name=value` secrets inside a token). `None` when
 /// there is no metadata.
 pub fn deploy_metadata(args: &[String], max_chars: usize) -> Option<DeployMetadata> {
     let joined = args.join(" ");
@@ -249,21 +182,19 @@ pub fn deploy_metadata(args: &[String], max_chars: usize) -> Option<DeployMetada
         .split(' ')
         .filter(|t| !t.is_empty())
         .map(|t| {
-            let t = match redact_url_credentials(t) {
+            if let Some((k, _)) = t.split_once('=') {
+                if is_sensitive(k) && !k.contains("://") {
+                    redacted = true;
+                    return format!("{k}={REDACTED}");
+                }
+            }
+            match redact_free_text(t) {
                 Some(r) => {
                     redacted = true;
                     r
                 }
                 None => t.to_string(),
-            };
-            if let Some((k, _)) = t.split_once('=') {
-                let lower = k.to_lowercase();
-                if SENSITIVE_KEY_PARTS.iter().any(|p| lower.contains(p)) {
-                    redacted = true;
-                    return format!("{k}={REDACTED}");
-                }
             }
-            t
         })
         .collect();
     let text = tokens.join(" ");
