@@ -245,9 +245,13 @@ impl State {
         if next != Next::Nothing && (next == Next::Script || !u.starts_with("--")) {
             return self.value(next, raw, u);
         }
-        // One flag (`--password=a b`), or an argument holding several (`-e K=V --link db`).
+        // One flag (`--password=a b`), or an argument holding several (`-e K=V --link db`); a
+        // secret flag's value is never split.
         let flag_name = u.split('=').next().unwrap_or(u);
-        let several = flag_name.contains(char::is_whitespace) || u.contains(" -");
+        let bare = flag_name.trim_start_matches('-');
+        let secret_flag = names::is_opaque_flag(flag_name)
+            || (names::is_sensitive(bare) && !names::is_boolean_flag(bare));
+        let several = flag_name.contains(char::is_whitespace) || (u.contains(" -") && !secret_flag);
         if u.len() > 1 && u.starts_with('-') && u != "--" && !several {
             return self.flag(u);
         }
