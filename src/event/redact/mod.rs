@@ -94,26 +94,39 @@ pub fn redact_command_tokens(
         }
         // Any other `*:set [--global] [TARGET] PROPERTY VALUE…`: a property whose name says
         // secret has its value redacted.
+        // (A value may start with `-`: after the property every token is a value.)
         s if s.ends_with(":set") || s.ends_with(":set-global") => {
             let mut app_seen = false;
             let mut secret = false;
-            for t in rest.iter_mut().filter(|t| !t.starts_with('-')) {
+            for t in rest.iter_mut() {
                 if secret {
                     *t = REDACTED.to_string();
-                } else if !app_seen && Some(t.as_str()) == app {
-                    app_seen = true;
-                } else {
-                    secret = names::is_sensitive(t);
+                    continue;
                 }
+                if t.starts_with('-') {
+                    continue;
+                }
+                if !app_seen && Some(t.as_str()) == app {
+                    app_seen = true;
+                    continue;
+                }
+                secret = names::is_sensitive(t);
             }
         }
         s => {
             if let Some((first, last)) = positional_secrets(s) {
-                let positional = rest.iter_mut().filter(|t| !t.starts_with('-'));
-                for (i, t) in positional.enumerate() {
-                    if i + 1 >= first && last.is_none_or(|l| i < l) {
+                // Flags are skipped until the first secret slot; from there every token fills
+                // a slot (a password may start with `-`).
+                let mut n = 0;
+                for t in rest.iter_mut() {
+                    let secret = n + 1 >= first && last.is_none_or(|l| n < l);
+                    if t.starts_with('-') && !secret && n + 1 < first {
+                        continue;
+                    }
+                    if secret {
                         *t = REDACTED.to_string();
                     }
+                    n += 1;
                 }
             }
         }
@@ -328,6 +341,21 @@ mod tests {
         assert_eq!(
             redact_command_tokens(&t, 0, "git:auth", None)[3],
             "[REDACTED]"
+        );
+        let t = s(&["registry:login", "--global", "h.io", "alice", "-pw-"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "registry:login", None)[2..],
+            s(&["h.io", "alice", "[REDACTED]"])
+        );
+        let t = s(&["foo:set", "--global", "api-token", "-x-", "y"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "foo:set", None)[1..],
+            s(&["--global", "api-token", "[REDACTED]", "[REDACTED]"])
+        );
+        let t = s(&["postgres:backup-auth", "db", "AKID", "SECRET", "eu-west-1"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "postgres:backup-auth", None)[1..],
+            s(&["db", "[REDACTED]", "[REDACTED]", "eu-west-1"])
         );
         let t = s(&["git:sync", "myapp", "https://u:TOKEN@h/r.git", "main"]);
         assert_eq!(

@@ -23,17 +23,30 @@ const SENSITIVE_PARTS: &[&str] = &[
     "webhook",
 ];
 
-/// ASCII case-insensitive `hay.contains(needle)` for a lower-case ASCII needle, no allocation.
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    h.len() >= n.len()
-        && h.windows(n.len())
-            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
-}
-
-/// Whether a name (without leading dashes) says its value is a secret.
+/// Whether a name (without leading dashes) says its value is a secret. Runs on every flag and
+/// `K=V` of every command line: one lower-casing pass into a stack buffer, then a scan that only
+/// compares where a part's first letter is.
 pub fn is_sensitive(name: &str) -> bool {
-    SENSITIVE_PARTS.iter().any(|p| contains_ci(name, p))
+    let mut buf = [0u8; 96];
+    let heap;
+    let lower: &[u8] = if name.len() <= buf.len() {
+        for (d, s) in buf.iter_mut().zip(name.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        &buf[..name.len()]
+    } else {
+        heap = name.to_ascii_lowercase().into_bytes();
+        &heap
+    };
+    (0..lower.len()).any(|i| {
+        let rest = &lower[i..];
+        matches!(
+            rest[0],
+            b'p' | b's' | b't' | b'k' | b'c' | b'a' | b'b' | b'd' | b'j' | b'w'
+        ) && SENSITIVE_PARTS
+            .iter()
+            .any(|p| rest.starts_with(p.as_bytes()))
+    })
 }
 
 /// Flags with a sensitive name that take no value (`registry:login --password-stdin`,
@@ -46,6 +59,12 @@ pub fn is_boolean_flag(name: &str) -> bool {
         || n.starts_with("without-")
         || n.starts_with("insecure")
         || n == "askpass"
+}
+
+/// Whether a flag (`--password`, `-password`, `--config-options`) takes a secret value.
+pub fn is_secret_flag(flag: &str) -> bool {
+    let bare = flag.trim_start_matches('-');
+    is_opaque_flag(flag) || (is_sensitive(bare) && !is_boolean_flag(bare))
 }
 
 /// Flags whose value is `K=V` (the value of `K` is redacted, `K` kept): docker's `-e`/`--env`,
@@ -137,6 +156,12 @@ mod tests {
         for n in ["image-version", "memory", "RAILS_ENV", "app", "label", "u"] {
             assert!(!is_sensitive(n), "{n}");
         }
+        // The first-letter filter of `is_sensitive` knows every part.
+        for p in SENSITIVE_PARTS {
+            assert!(is_sensitive(p), "{p}");
+            assert!(is_sensitive(&format!("X_{}_Y", p.to_uppercase())), "{p}");
+        }
+        assert!(is_sensitive(&format!("{}token", "a".repeat(200))));
         assert!(is_boolean_flag("password-stdin"));
         assert!(!is_boolean_flag("password"));
         assert_eq!(tool("/usr/bin/mysql"), Some(Tool::Mysql));

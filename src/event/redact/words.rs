@@ -247,13 +247,13 @@ impl State {
         }
         // One flag (`--password=a b`), or an argument holding several (`-e K=V --link db`); a
         // secret flag's value is never split.
-        let flag_name = u.split('=').next().unwrap_or(u);
-        let bare = flag_name.trim_start_matches('-');
-        let secret_flag = names::is_opaque_flag(flag_name)
-            || (names::is_sensitive(bare) && !names::is_boolean_flag(bare));
-        let several = flag_name.contains(char::is_whitespace) || (u.contains(" -") && !secret_flag);
-        if u.len() > 1 && u.starts_with('-') && u != "--" && !several {
-            return self.flag(u);
+        if u.len() > 1 && u.starts_with('-') && u != "--" {
+            let flag_name = u.split('=').next().unwrap_or(u);
+            let several = flag_name.contains(char::is_whitespace)
+                || (u.contains(" -") && !names::is_secret_flag(flag_name));
+            if !several {
+                return self.flag(u);
+            }
         }
         if let Some(n) = self.secret_after {
             self.secret_after = n.checked_sub(1);
@@ -364,7 +364,6 @@ impl State {
             return None;
         }
         if let Some((name, value)) = u.split_once('=') {
-            let bare = name.trim_start_matches('-');
             if names::is_env_flag(name) {
                 return env_pair(value).map(|r| format!("{name}={r}"));
             }
@@ -374,12 +373,9 @@ impl State {
             if name == "--user" && tool == Some(Tool::Curl) {
                 return user_pass(value).map(|r| format!("{name}={r}"));
             }
-            let is_secret = names::is_opaque_flag(name)
-                || (names::is_sensitive(bare) && !names::is_boolean_flag(bare));
-            return (is_secret && !value.is_empty() && value != REDACTED)
+            return (names::is_secret_flag(name) && !value.is_empty() && value != REDACTED)
                 .then(|| format!("{name}={REDACTED}"));
         }
-        let bare = u.trim_start_matches('-');
         let service = self.ctx.service;
         self.next = if names::is_env_flag(u) {
             Next::EnvPair
@@ -395,7 +391,7 @@ impl State {
             Next::UserPass
         } else if tool == Some(Tool::Shell) && u == "-c" {
             Next::Script
-        } else if names::is_sensitive(bare) && !names::is_boolean_flag(bare) {
+        } else if names::is_secret_flag(u) {
             Next::Secret
         } else {
             Next::Nothing
