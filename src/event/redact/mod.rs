@@ -57,7 +57,36 @@ fn positional_secrets(subcommand: &str) -> Option<(usize, Option<usize>)> {
 /// any token. Tokens up to and including the subcommand (`sub_index`) are global flags and the
 /// subcommand itself and are kept; `app` is the app token, if any. One output token per input
 /// token.
+///
+/// The result is a fixpoint: redacting it again changes nothing (text read back from the state
+/// file, or a `run` line seen again by `scheduler-run`, stays as it is). One pass almost always
+/// is; hostile lines whose redaction changes how a later pass reads them get up to
+/// [`MAX_PASSES`], then every argument is redacted.
 pub fn redact_command_tokens(
+    tokens: &[String],
+    sub_index: usize,
+    subcommand: &str,
+    app: Option<&str>,
+) -> Vec<String> {
+    let mut cur = redact_once(tokens, sub_index, subcommand, app);
+    for _ in 1..MAX_PASSES {
+        let next = redact_once(&cur, sub_index, subcommand, app);
+        if next == cur {
+            return cur;
+        }
+        cur = next;
+    }
+    let after = (sub_index + 1).min(cur.len());
+    for t in &mut cur[after..] {
+        *t = REDACTED.to_string();
+    }
+    cur
+}
+
+/// Passes of [`redact_command_tokens`] before it gives up and redacts every argument.
+const MAX_PASSES: usize = 4;
+
+fn redact_once(
     tokens: &[String],
     sub_index: usize,
     subcommand: &str,
@@ -92,6 +121,21 @@ pub fn redact_command_tokens(
                 *t = REDACTED.to_string();
             }
         }
+        _ => {}
+    }
+    let ctx = words::Ctx {
+        mode: match subcommand {
+            "run" | "run:detached" | "enter" => words::Mode::Command,
+            _ => words::Mode::Plain,
+        },
+        service: takes_service_flags(subcommand),
+        depth: 0,
+    };
+    words::redact_tokens(rest, ctx);
+    // After the word pass, so that a flag it turned into `[REDACTED]` counts the same way on a
+    // second pass (idempotence).
+    match subcommand {
+        "config:set" | "config:set-global" | "letsencrypt:set" => {}
         // Any other `*:set [--global] [TARGET] PROPERTY VALUE…`: a property whose name says
         // secret has its value redacted.
         // (A value may start with `-`: after the property every token is a value.)
@@ -131,15 +175,6 @@ pub fn redact_command_tokens(
             }
         }
     }
-    let ctx = words::Ctx {
-        mode: match subcommand {
-            "run" | "run:detached" | "enter" => words::Mode::Command,
-            _ => words::Mode::Plain,
-        },
-        service: takes_service_flags(subcommand),
-        depth: 0,
-    };
-    words::redact_tokens(rest, ctx);
     for t in rest.iter_mut() {
         if let Some(r) = redact_free_text(t) {
             *t = r;
@@ -346,6 +381,11 @@ mod tests {
         assert_eq!(
             redact_command_tokens(&t, 0, "registry:login", None)[2..],
             s(&["h.io", "alice", "[REDACTED]"])
+        );
+        let t = s(&["config:set", "myapp", "API_KEY=x", "RAILS_ENV=y"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "config:set", Some("myapp"))[2..],
+            s(&["API_KEY=[REDACTED]", "RAILS_ENV=[REDACTED]"])
         );
         let t = s(&["foo:set", "--global", "api-token", "-x-", "y"]);
         assert_eq!(

@@ -36,44 +36,46 @@ fn is_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%'))
 }
 
+/// The word (up to whitespace) a URL sits in, with its last `@`: computed once per word, so a
+/// word holding many `://` is scanned once (linear on hostile input).
+struct Word {
+    end: usize,
+    last_at: Option<usize>,
+}
+
 /// Where the userinfo of the URL whose authority starts at `text[start..]` ends (the `@`, or
 /// the end of the authority when it is `user:password` without a host), if it has one.
-fn userinfo_end(text: &str, start: usize) -> Option<usize> {
-    let rest = &text[start..];
-    let word = &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())];
+/// `next_at` is the first `@` at or after `start` in the whole text.
+fn userinfo_end(text: &str, start: usize, w: &Word, next_at: Option<usize>) -> Option<usize> {
+    let word = &text[start..w.end];
     let authority = &word[..word.find(['/', '?', '#']).unwrap_or(word.len())];
     if authority.is_empty() || authority == REDACTED {
         return None;
     }
-    let last_at = word.rfind('@');
+    let last_at = w.last_at.filter(|&p| p >= start);
     if authority.contains('@') {
         // The userinfo runs to the last `@` before the host: a password may hold `@`, `/`, `#`.
-        return last_at.map(|p| start + p);
+        return last_at;
     }
     let (host, port) = split_host(authority);
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if is_host(host) && port_ok {
-        // A host — unless it is a dotless label (a bare token, `tok#x@github.com`) and an `@`
-        // later in the word is followed by a dotted host.
+        // A host — unless it is a dotless label (a bare token, `tok#x@github.com`) and the
+        // last `@` of the word is followed by a dotted host.
         let dotless = !host.contains('.') && !host.starts_with('[') && host != "localhost";
-        return last_at
-            .filter(|&p| {
-                let after = &word[p + 1..];
-                let h = &after[..after.find(['/', '?', '#', ':']).unwrap_or(after.len())];
-                dotless && h.contains('.') && is_host(h)
-            })
-            .map(|p| start + p);
+        return last_at.filter(|&p| {
+            let after = &text[p + 1..w.end];
+            let h = &after[..after.find(['/', '?', '#', ':']).unwrap_or(after.len())];
+            dotless && h.contains('.') && is_host(h)
+        });
     }
     // Not a host: `user:password` whose password holds `#`, `?`, `/` or `@`, or a space (then
     // the `@` is in a later word). When in doubt, redact the authority.
-    if let Some(p) = last_at {
-        return Some(start + p);
+    if last_at.is_some() {
+        return last_at;
     }
     if authority.contains(':') {
-        return Some(
-            rest.find('@')
-                .map_or(start + authority.len(), |p| start + p),
-        );
+        return Some(next_at.unwrap_or(start + authority.len()));
     }
     None
 }
@@ -88,14 +90,33 @@ pub fn redact_url_credentials(text: &str) -> Option<String> {
     let mut out = String::new();
     let mut copied = 0;
     let mut from = 0;
+    let mut word = Word {
+        end: 0,
+        last_at: None,
+    };
+    let mut next_at: Option<usize> = None;
+    let mut at_searched = 0;
     while let Some(rel) = text[from..].find("://") {
         let sep = from + rel;
         let start = sep + 3;
         from = start;
-        if sep == 0 || !is_scheme_byte(b[sep - 1]) || start < copied {
+        if sep == 0 || !is_scheme_byte(b[sep - 1]) {
             continue;
         }
-        if let Some(end) = userinfo_end(text, start) {
+        if start > word.end {
+            let end = text[start..]
+                .find(char::is_whitespace)
+                .map_or(text.len(), |p| start + p);
+            word = Word {
+                end,
+                last_at: text[start..end].rfind('@').map(|p| start + p),
+            };
+        }
+        if next_at.is_none_or(|p| p < start) && at_searched <= start {
+            next_at = text[start..].find('@').map(|p| start + p);
+            at_searched = next_at.map_or(text.len() + 1, |p| p + 1);
+        }
+        if let Some(end) = userinfo_end(text, start, &word, next_at.filter(|&p| p >= start)) {
             if end > start && &text[start..end] != REDACTED {
                 out.push_str(&text[copied..start]);
                 out.push_str(REDACTED);

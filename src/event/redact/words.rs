@@ -221,7 +221,14 @@ pub fn redact_tokens(tokens: &mut [String], ctx: Ctx) {
     };
     for ((s, e), r) in groups.into_iter().zip(reps) {
         if let Some(r) = r {
-            tokens[s] = r;
+            // A replacement that is one plain word (`K=[REDACTED]`) reads the same alone;
+            // anything else could read differently on a second pass.
+            let plain = !r.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"');
+            tokens[s] = if e - s == 1 || plain {
+                r
+            } else {
+                REDACTED.to_string()
+            };
             for t in &mut tokens[s + 1..e] {
                 *t = REDACTED.to_string();
             }
