@@ -773,3 +773,45 @@ fn real_command_shapes_leave_no_secret_in_the_data_dir() {
         lost.join("\n  ")
     );
 }
+
+/// Without `DOKKU_PID`, `scheduler-run`/`scheduler-enter` find their `user-auth` context by
+/// app and *redacted* arguments: both sides must redact the command the same way, or the run
+/// loses its actor.
+#[test]
+fn runs_are_still_attributed_without_dokku_pid() {
+    let cases: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| {
+            c.calls.len() >= 2
+                && c.calls[0]
+                    .get(3)
+                    .is_some_and(|s| s.starts_with("run") || s == "enter")
+                && c.calls[1][0].starts_with("scheduler-")
+        })
+        .collect();
+    assert!(cases.len() >= 15, "{}", cases.len());
+    for c in &cases {
+        let env = TestEnv::new();
+        for call in &c.calls {
+            let mut args = vec!["hook"];
+            args.extend(call.iter().map(String::as_str));
+            env.ok(&args);
+        }
+        let evs = env.export_events();
+        let run = evs
+            .iter()
+            .find(|e| {
+                matches!(
+                    e["classification"].as_str(),
+                    Some("dokku_run" | "dokku_enter")
+                )
+            })
+            .unwrap_or_else(|| panic!("{}: no run event", c.name));
+        assert_eq!(run["actor_name"], "alice", "{}: {run}", c.name);
+        let command = run["meta"]["command"].as_str().unwrap_or_default();
+        assert!(command.starts_with("dokku run") || command.starts_with("dokku enter"));
+        for s in &c.secrets {
+            assert!(!command.contains(s.as_str()), "{}: {command}", c.name);
+        }
+    }
+}

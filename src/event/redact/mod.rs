@@ -69,6 +69,10 @@ pub fn redact_command_tokens(
     app: Option<&str>,
 ) -> Vec<String> {
     let mut cur = redact_once(tokens, sub_index, subcommand, app);
+    if cur == tokens {
+        // Nothing to redact (most lines): already a fixpoint.
+        return cur;
+    }
     for _ in 1..MAX_PASSES {
         let next = redact_once(&cur, sub_index, subcommand, app);
         if next == cur {
