@@ -466,6 +466,16 @@ fn cases() -> Vec<Case> {
             &["https://[REDACTED]@github.com/x"],
         ),
         case(
+            "URL password holding @ and a space, inside one argument",
+            vec![ua(&[
+                "foo:bar",
+                "myapp",
+                "DATABASE_URL=postgres://user:sx55a@ss sx55b@db:5432/app --verbose",
+            ])],
+            &["sx55a", "sx55b"],
+            &["DATABASE_URL=postgres://[REDACTED]@db:5432/app --verbose"],
+        ),
+        case(
             "URL token without user, holding #",
             vec![
                 ua(&["git:sync", "myapp", "https://ghpsx51#x@github.com/r.git"]),

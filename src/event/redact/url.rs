@@ -54,8 +54,22 @@ fn userinfo_end(text: &str, start: usize, w: &Word, next_at: Option<usize>) -> O
     }
     let last_at = w.last_at.filter(|&p| p >= start);
     if authority.contains('@') {
-        // The userinfo runs to the last `@` before the host: a password may hold `@`, `/`, `#`.
-        return last_at;
+        // The userinfo runs to the last `@` before the host: a password may hold `@`, `/`, `#`
+        // — or a space (`user:p@ss w0rd@db/app`): a bare dotless label ending the word is no
+        // host when the next word holds an `@`.
+        let p = last_at?;
+        let host = &text[p + 1..w.end];
+        let bare = host.is_empty() || (is_host(host) && !host.contains('.') && host != "localhost");
+        if &text[start..p] == REDACTED {
+            return Some(p);
+        }
+        let next = text[w.end..].trim_start();
+        let next_start = text.len() - next.len();
+        let next_word = &next[..next.find(char::is_whitespace).unwrap_or(next.len())];
+        return match next_word.rfind('@') {
+            Some(q) if bare && w.end < text.len() => Some(next_start + q),
+            _ => Some(p),
+        };
     }
     let (host, port) = split_host(authority);
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
@@ -246,6 +260,14 @@ mod tests {
             assert_eq!(url(r), r);
         }
         assert_eq!(url("https://u:pw/x"), "https://[REDACTED]/x");
+        assert_eq!(
+            url("DB=postgres://user:p@ss w0rd@db:5432/app x"),
+            "DB=postgres://[REDACTED]@db:5432/app x"
+        );
+        assert_eq!(
+            url("https://u:t@github.com/x.git && mail me@x.com"),
+            "https://[REDACTED]@github.com/x.git && mail me@x.com"
+        );
         assert_eq!(
             url("redis://:pw@redis:6379/0"),
             "redis://[REDACTED]@redis:6379/0"
