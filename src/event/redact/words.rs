@@ -192,8 +192,8 @@ fn opens_quote(t: &str) -> Option<u8> {
 }
 
 /// Redacts argv tokens in place, one token per token. Tokens split inside quotes are taken as
-/// one word; when that word changes, its first token holds the replacement and the others
-/// become `[REDACTED]`.
+/// one word; when that word changes, its first token holds the replacement (when that is one
+/// plain word such as `K=[REDACTED]`, else `[REDACTED]`) and the others become `[REDACTED]`.
 pub fn redact_tokens(tokens: &mut [String], ctx: Ctx) {
     let mut groups = Vec::new();
     let mut i = 0;
