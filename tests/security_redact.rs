@@ -2,8 +2,8 @@
 //!
 //! Black box: every case is a `dokku` command as real Dokku hands it to the audit plugin
 //! (`plugin/user-auth dokku alice …`, then the triggers the command fires: `scheduler-run`,
-//! `scheduler-enter`, `post-config-update`, `deploy-source-set`, …), run through the built
-//! binary against one temporary data directory — first with the writer lock held (so the events
+//! `scheduler-enter`, `post-config-update`, `deploy-source-set`, …), run through the plugin
+//! shims and the built binary against one temporary data directory — first with the writer lock held (so the events
 //! go to `spool/`), then again with the lock free (so they are drained and appended), with
 //! segments small enough that most are sealed. Afterwards every file under the data dir
 //! (sealed segments decompressed, the index `search` builds, `state/`, `spool/`, `quarantine/`)
@@ -645,19 +645,33 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// `plugin/<trigger> ARGS…` (the shim Dokku runs, which execs the binary), with the test
+/// environment of `util::TestEnv`.
+fn plugin_call(env: &TestEnv, call: &[String], extra: &[(&str, &str)]) -> std::process::Output {
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plugin")
+        .join(&call[0]);
+    let mut p = std::process::Command::new(shim);
+    for (k, v) in env.command(&[]).get_envs() {
+        match v {
+            Some(v) => p.env(k, v),
+            None => p.env_remove(k),
+        };
+    }
+    p.env("DOKKU_AUDIT_BIN", util::bin());
+    for (k, v) in extra {
+        p.env(k, v);
+    }
+    p.args(&call[1..])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run plugin shim")
+}
+
 fn run_calls(env: &TestEnv, cases: &[Case], extra: &[(&str, &str)], leaks: &mut Vec<String>) {
     for c in cases {
         for call in &c.calls {
-            let mut args = vec!["hook"];
-            args.extend(call.iter().map(String::as_str));
-            let mut cmd = env.command(&args);
-            for (k, val) in extra {
-                cmd.env(k, val);
-            }
-            let o = cmd
-                .stdin(std::process::Stdio::null())
-                .output()
-                .expect("run binary");
+            let o = plugin_call(env, call, extra);
             assert!(
                 o.status.success(),
                 "{}: {call:?}: {}",
@@ -803,9 +817,8 @@ fn runs_are_still_attributed_without_dokku_pid() {
     for c in &cases {
         let env = TestEnv::new();
         for call in &c.calls {
-            let mut args = vec!["hook"];
-            args.extend(call.iter().map(String::as_str));
-            env.ok(&args);
+            let o = plugin_call(&env, call, &[]);
+            assert!(o.status.success(), "{}: {}", c.name, util::stderr(&o));
         }
         let evs = env.export_events();
         let run = evs
