@@ -45,6 +45,8 @@ fn positional_secrets(subcommand: &str) -> Option<(usize, Option<usize>)> {
         // `:backup-set-encryption SERVICE PASSPHRASE`.
         _ if action == "backup-auth" => Some((2, Some(3))),
         _ if action == "backup-set-encryption" => Some((2, None)),
+        // Any other plugin's `*:login`, `*:auth`, `*:set-password`, …: `TARGET USER SECRET…`.
+        _ if action.contains("login") || names::is_sensitive(action) => Some((3, None)),
         _ => None,
     }
 }
@@ -400,6 +402,16 @@ mod tests {
         assert_eq!(
             redact_command_tokens(&t, 0, "postgres:backup-auth", None)[1..],
             s(&["db", "[REDACTED]", "[REDACTED]", "eu-west-1"])
+        );
+        let t = s(&["foo:login", "h.io", "alice", "pw"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "foo:login", None)[1..],
+            s(&["h.io", "alice", "[REDACTED]"])
+        );
+        let t = s(&["run", "a", "curl", "--header=Authorization: Bearer x", "u"]);
+        assert_eq!(
+            redact_command_tokens(&t, 0, "run", Some("a"))[3],
+            "--header=Authorization: [REDACTED]"
         );
         let t = s(&["git:sync", "myapp", "https://u:TOKEN@h/r.git", "main"]);
         assert_eq!(

@@ -150,12 +150,13 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 
-/// What may precede a name for it to count as one (start, space, quote, query/JSON syntax).
+/// What may precede a name for it to count as one (start, space, quote, query/JSON syntax,
+/// a `--flag=` before it).
 fn is_boundary(b: u8) -> bool {
     b.is_ascii_whitespace()
         || matches!(
             b,
-            b'"' | b'\'' | b'?' | b'&' | b';' | b',' | b'{' | b'(' | b'['
+            b'"' | b'\'' | b'?' | b'&' | b';' | b',' | b'{' | b'(' | b'[' | b'='
         )
 }
 
