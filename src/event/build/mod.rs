@@ -390,7 +390,10 @@ impl Capture<'_> {
                 app,
                 source_type,
                 metadata,
-            } => self.deploy_source_set(app, source_type, metadata),
+            } => {
+                let redacted = redact::redact_free_text(source_type);
+                self.deploy_source_set(app, redacted.as_deref().unwrap_or(source_type), metadata)
+            }
             Hook::PostDeploy {
                 app,
                 port,
@@ -406,7 +409,10 @@ impl Capture<'_> {
                 self.state.builds.push(BuildRecord {
                     app: app.clone(),
                     build_id: build_id.clone(),
-                    source: source.clone(),
+                    // A build source may be a URL: credentials never reach the state.
+                    source: source
+                        .as_deref()
+                        .map(|s| redact::redact_free_text(s).unwrap_or_else(|| s.to_string())),
                     failure_recorded: false,
                     at: self.windows.now,
                 });
