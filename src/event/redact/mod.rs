@@ -53,7 +53,7 @@ fn positional_secrets(subcommand: &str) -> Option<(usize, Option<usize>)> {
 
 /// Redacts the tokens of a command line for storage (docs/capture.md, "Redaction policy"):
 /// the per-command rules (reference §9.1 `config:set`, `letsencrypt:set`; positional passwords;
-/// `*:set` properties whose name says secret), then the word pass of [`words`] (sensitive
+/// `*:set` properties whose name says secret), then the word pass of `words` (sensitive
 /// flags and `K=V`, env and build-arg flags, datastore flags, database clients, nested command
 /// lines; every `K=V` of `run`/`enter`), then URL credentials and `name=value` secrets inside
 /// any token. Tokens up to and including the subcommand (`sub_index`) are global flags and the
@@ -63,7 +63,7 @@ fn positional_secrets(subcommand: &str) -> Option<(usize, Option<usize>)> {
 /// The result is a fixpoint: redacting it again changes nothing (text read back from the state
 /// file, or a `run` line seen again by `scheduler-run`, stays as it is). One pass almost always
 /// is; hostile lines whose redaction changes how a later pass reads them get up to
-/// [`MAX_PASSES`], then every argument is redacted.
+/// `MAX_PASSES`, then every argument is redacted.
 pub fn redact_command_tokens(
     tokens: &[String],
     sub_index: usize,
