@@ -116,6 +116,10 @@ const FIXTURES: &[(&str, &str)] = &[
         "§4.2 check 5: three lines with a valid CRC but no event id (`{\"ID\":3001,…`, an id above u64::MAX, the 69-byte line `{x,\"v\":1,…}`) inside the active segment: each is invalid, never served, and the next valid line is a chain break.",
     ),
     (
+        "no-id-in-chain",
+        "§4.2 check 5, §5: line 4 of the active segment (id 69) rewritten as `{\"ID\":69,…` with its chain value and CRC recomputed from line 3: it is invalid and not served, and because its chain value is never a predecessor, line 5 (id 70) is reported as a chain break.",
+    ),
+    (
         "format-0",
         "§10: FORMAT holds `dokku-audit segments 0`: refused by every reader and writer (exit 1), naming the version.",
     ),
@@ -312,6 +316,25 @@ fn build_fixture(name: &str, data: &Path) {
                 chain = encode_line(ev, &chain, &mut extra);
             }
             lines.insert(3, &extra);
+            std::fs::write(&active, lines.concat()).unwrap();
+        }
+        "no-id-in-chain" => {
+            let active = seg(data, 66, ".jsonl");
+            let bytes = std::fs::read(&active).unwrap();
+            let mut lines: Vec<Vec<u8>> = bytes
+                .split_inclusive(|c| *c == b'\n')
+                .map(<[u8]>::to_vec)
+                .collect();
+            let prev = check_line(lines[2].strip_suffix(b"\n").unwrap())
+                .unwrap()
+                .chain;
+            let line4 = lines[3].strip_suffix(b"\n").unwrap();
+            let mut event = check_line(line4).unwrap().event_json();
+            assert!(event.starts_with(b"{\"id\":69,"));
+            event[2..4].copy_from_slice(b"ID");
+            let mut out = Vec::new();
+            encode_line(&event, &prev, &mut out);
+            lines[3] = out;
             std::fs::write(&active, lines.concat()).unwrap();
         }
         "format-0" => std::fs::write(data.join("FORMAT"), "dokku-audit segments 0\n").unwrap(),
