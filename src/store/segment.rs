@@ -208,6 +208,11 @@ impl Trailer {
             return None;
         }
         let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+        // A trailer of another format version is unusable (segments-format.md §6.3): the
+        // reader falls back to the content, and `verify` reports it.
+        if v["format"].as_u64() != Some(u64::from(super::line::FORMAT_VERSION)) {
+            return None;
+        }
         Some(Trailer {
             format: v["format"].as_u64()? as u32,
             first_id: v["first_id"].as_u64()?,
@@ -379,6 +384,11 @@ mod tests {
             ..t_copy()
         };
         assert_eq!(Trailer::decode_from_end(&odd.encode()), Some(odd));
+        // Any format but 1 is unusable (§6.3), 0 included.
+        for format in [0, 2] {
+            let other = Trailer { format, ..t_copy() };
+            assert_eq!(Trailer::decode_from_end(&other.encode()), None);
+        }
     }
 
     #[test]
