@@ -112,6 +112,10 @@ const FIXTURES: &[(&str, &str)] = &[
         "§3: sealed segment 00000000000000000025 copied under the name 00000000000000000026 (its first line holds id 25). The whole segment is skipped and reported once at its line 1; the next segment's first line no longer follows its predecessor.",
     ),
     (
+        "below-name",
+        "§3: the first line of sealed segment 00000000000000000001 (id 1, valid) copied into the active segment 00000000000000000066 after its line 2: a line below the segment's name is never served; it is reported at its own line, and the rest of the segment is read.",
+    ),
+    (
         "no-id",
         "§4.2 check 5: three lines with a valid CRC but no event id (`{\"ID\":3001,…`, an id above u64::MAX, the 69-byte line `{x,\"v\":1,…}`) inside the active segment: each is invalid, never served, and the next valid line is a chain break.",
     ),
@@ -316,6 +320,15 @@ fn build_fixture(name: &str, data: &Path) {
                 chain = encode_line(ev, &chain, &mut extra);
             }
             lines.insert(3, &extra);
+            std::fs::write(&active, lines.concat()).unwrap();
+        }
+        "below-name" => {
+            let (content, _) = unseal(&seg(data, 1, ".jsonl.zst"));
+            let first = content.split_inclusive(|c| *c == b'\n').next().unwrap();
+            let active = seg(data, 66, ".jsonl");
+            let bytes = std::fs::read(&active).unwrap();
+            let mut lines: Vec<&[u8]> = bytes.split_inclusive(|c| *c == b'\n').collect();
+            lines.insert(2, first);
             std::fs::write(&active, lines.concat()).unwrap();
         }
         "no-id-in-chain" => {
