@@ -11,7 +11,7 @@
 //!    and every single-byte change and every truncation makes `check_line` fail.
 
 use dokku_audit::store::line::{
-    check_line, encode_line, ChainHash, LineError, CHAIN_BYTES, FORMAT_VERSION, TAIL_LEN,
+    check_line, encode_line, parse_id, ChainHash, LineError, CHAIN_BYTES, FORMAT_VERSION, TAIL_LEN,
 };
 use dokku_audit::timefmt::CANONICAL_LEN;
 
@@ -63,6 +63,11 @@ fn arbitrary_bytes(data: &[u8]) {
                 LineError::Crc { stored, computed } => assert_ne!(stored, computed),
                 LineError::NewerVersion(v) => assert!(v > FORMAT_VERSION),
                 LineError::Malformed => {}
+                // CRC and tail are fine, but the event part has no usable `{"id":N,`.
+                LineError::NoId => {
+                    assert!(data.len() >= TAIL_LEN);
+                    assert_eq!(parse_id(&data[..data.len() - TAIL_LEN]), None);
+                }
             }
             let _ = e.to_string();
             return;
@@ -156,6 +161,14 @@ fn structured(data: &[u8]) {
 
     let mut out = Vec::new();
     let chain = encode_line(&json, &prev, &mut out);
+    if id == 0 {
+        // Id 0 is no event id (segments-format.md §4.2 check 5): never a valid line.
+        assert_eq!(
+            check_line(&out[..out.len() - 1]).unwrap_err(),
+            LineError::NoId
+        );
+        return;
+    }
     assert_eq!(out.iter().filter(|c| **c == b'\n').count(), 1, "one line");
     assert_eq!(out.last(), Some(&b'\n'));
     let line = &out[..out.len() - 1];

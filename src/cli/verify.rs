@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
             .map(|p| serde_json::json!({"segment": p.pos.segment, "line": p.pos.line, "offset": p.pos.offset, "message": p.message}))
             .collect();
         let torn = report.torn_tail.as_ref().map(|d| {
-            serde_json::json!({"segment": d.pos.segment, "line": d.pos.line, "message": d.kind.to_string()})
+            serde_json::json!({"segment": d.pos.segment, "line": d.pos.line, "offset": d.pos.offset, "message": d.kind.to_string()})
         });
         let v = serde_json::json!({
             "ok": report.ok(),
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
             out.push_str(&format!("notice: {}: {}\n", d.pos, d.kind));
         }
         for p in &report.problems {
-            out.push_str(&format!("issue: {}: {}\n", p.pos, p.message));
+            out.push_str(&format!("issue: {}: {}\n", where_(&p.pos), p.message));
         }
         out.push_str(if report.ok() {
             "verify: ok\n"
@@ -62,8 +62,21 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
         Err(CliError::Reported(format!(
             "verify failed: {} problem(s), first at {}: {}",
             report.problems.len(),
-            first.pos,
+            where_(&first.pos),
             first.message
         )))
+    }
+}
+
+/// Where a problem is, for the text report (segments-format.md §2): `segment <file> line <n>
+/// (byte <offset>)` for a line, `segment <file> (byte <offset>)` for the trailer (after the
+/// content's last byte), `segment <file>` for the whole segment, `<file>` for another file.
+fn where_(pos: &crate::store::LinePos) -> String {
+    let is_segment = pos.segment.ends_with(".jsonl") || pos.segment.ends_with(".jsonl.zst");
+    match (pos.line, pos.offset) {
+        (0, 0) if is_segment => format!("segment {}", pos.segment),
+        (0, 0) => pos.segment.clone(),
+        (0, offset) => format!("segment {} (byte {offset})", pos.segment),
+        (line, offset) => format!("segment {} line {line} (byte {offset})", pos.segment),
     }
 }

@@ -83,13 +83,12 @@ impl<W: Write> ExportWriter<W> {
         Ok(())
     }
 
-    /// Ends the stream and returns the writer. An empty JSONL export is one empty line
-    /// (reference §11).
+    /// Ends the stream and returns the writer. An empty export is empty for JSONL (zero
+    /// lines, zero bytes), the wrapper with `"events":[]` for JSON, the header row for CSV
+    /// (docs/decisions.md).
     pub fn finish(mut self) -> io::Result<W> {
-        match self.format {
-            ExportFormat::Json => self.out.write_all(b"]}\n")?,
-            ExportFormat::Jsonl if self.count == 0 => self.out.write_all(b"\n")?,
-            _ => {}
+        if self.format == ExportFormat::Json {
+            self.out.write_all(b"]}\n")?;
         }
         self.out.flush()?;
         Ok(self.out)

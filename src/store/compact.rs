@@ -199,6 +199,34 @@ impl Store {
                         )?;
                         staged.push(s);
                     }
+                    (Some(doomed), None) if dry_run => {
+                        // The active segment: `--yes` seals it first (only sealed segments
+                        // are rewritten), so count what it will do to the sealed copy: the
+                        // segment's valid lines go whole, or it is rewritten.
+                        let Some((count, first, last, head)) = summary_of(seg)? else {
+                            continue;
+                        };
+                        match doomed {
+                            Doomed::Ids(d) if (d.len() as u64) < count => {
+                                let s = self.rewrite(
+                                    seg,
+                                    d,
+                                    &staging,
+                                    &mut removal,
+                                    &mut prev_deleted,
+                                    true,
+                                )?;
+                                staged.push(s);
+                            }
+                            _ => {
+                                removal.deleted += count;
+                                note_ids(&mut removal, first, last);
+                                removal.segments_deleted += 1;
+                                prev_deleted = Some(head);
+                                whole.push(seg.clone());
+                            }
+                        }
+                    }
                     (Some(_), _) => {
                         return Err(StoreError::Segment {
                             segment: file_name(seg.data_path()),
@@ -448,6 +476,22 @@ fn note_ids(r: &mut Removal, lo: u64, hi: u64) {
     r.max_id = Some(r.max_id.map_or(hi, |m| m.max(hi)));
 }
 
+/// Valid lines of a segment: count, first id, last id, chain head (`None` without a valid line).
+fn summary_of(seg: &SegmentFiles) -> Result<Option<(u64, u64, u64, ChainHash)>> {
+    let mut out: Option<(u64, u64, u64, ChainHash)> = None;
+    let _flow = scan_segment(seg, true, &mut |item| {
+        if let ScanItem::Line { line, .. } = item {
+            let id = line.id().unwrap_or(0);
+            let o = out.get_or_insert((0, id, id, line.chain));
+            o.0 += 1;
+            o.2 = id;
+            o.3 = line.chain;
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
 fn first_id_of(seg: &SegmentFiles) -> Result<Option<u64>> {
     let mut first = None;
     let _flow = scan_segment(seg, true, &mut |item| {
@@ -636,7 +680,17 @@ impl Store {
     /// Leftovers of interrupted work in the data directory (temp files, staging directories of
     /// compaction, reindex, restore), for `vacuum` to remove and `doctor` to report.
     pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        Ok(self.leftover_scan()?.0)
+    }
+
+    /// The one list of leftovers, shared by `doctor` (which reports it) and `vacuum` (which
+    /// removes it): seal temp files in `segments/`; staging directories and temp files in the
+    /// data directory, `state/`, `spool/`, `quarantine/` and `backups/` whose owning process
+    /// (the last `-` field of the name, `fsutil::temp_name`) is gone. Also returns how many
+    /// such names belong to running processes (work in progress, left alone).
+    pub fn leftover_scan(&self) -> Result<(Vec<PathBuf>, usize)> {
         let mut out = self.listing()?.temp_files;
+        let mut running_count = 0usize;
         let mine = std::process::id();
         // The staging directory of a compaction whose journal is pending is not a leftover: the
         // next writer renames its segments into place.
@@ -647,7 +701,13 @@ impl Store {
         // Nor is the live history an interrupted restore moved aside.
         let moved_aside = super::recover::interrupted_restore(&self.paths);
         let spool = self.paths.root.join(super::spool::SPOOL_DIR);
-        for dir in [&self.paths.root, &self.paths.root.join("state"), &spool] {
+        for dir in [
+            &self.paths.root,
+            &self.paths.root.join("state"),
+            &spool,
+            &self.paths.quarantine,
+            &self.paths.root.join("backups"),
+        ] {
             let Ok(entries) = fs::read_dir(dir) else {
                 continue;
             };
@@ -673,11 +733,15 @@ impl Store {
                     pid.is_some_and(|p| p == mine || Path::new(&format!("/proc/{p}")).exists());
                 let needed = pending.as_deref() == Some(e.path().as_path())
                     || moved_aside.as_deref() == Some(e.path().as_path());
+                if ours && running {
+                    running_count += 1;
+                }
                 if ours && !running && !needed {
                     out.push(e.path());
                 }
             }
         }
-        Ok(out)
+        out.sort();
+        Ok((out, running_count))
     }
 }

@@ -49,6 +49,16 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: u32,
     },
+    /// The format marker names a version that never existed (0): refused, never guessed.
+    #[error("{what} names format version {found}, which no dokku-audit writes (known: 1..={supported}); refusing to read it")]
+    UnknownFormat {
+        /// Where the version was found.
+        what: String,
+        /// The version found.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
     /// The format marker file is unreadable.
     #[error("unrecognised format marker in {0}")]
     BadFormatMarker(PathBuf),

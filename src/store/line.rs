@@ -124,14 +124,15 @@ pub struct CheckedLine<'a> {
     pub chain: ChainHash,
     /// The whole line as stored (without its `\n`): what compaction copies unchanged.
     pub raw: &'a [u8],
+    /// The event id from the `{"id":N,` prefix (checked by [`check_line`]).
+    pub id: u64,
 }
 
 impl<'a> CheckedLine<'a> {
-    /// The event id, read from the fixed `{"id":N,` prefix without a JSON parser.
+    /// The event id, read from the fixed `{"id":N,` prefix without a JSON parser. Always
+    /// `Some` for a line that passed [`check_line`].
     pub fn id(&self) -> Option<u64> {
-        let rest = self.event_open.strip_prefix(b"{\"id\":")?;
-        let end = rest.iter().position(|c| !c.is_ascii_digit())?;
-        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+        Some(self.id)
     }
 
     /// The event `ts`, read from the fixed `"ts":"…"` second field.
@@ -174,6 +175,10 @@ pub enum LineError {
         /// CRC of the bytes.
         computed: u32,
     },
+    /// The CRC matches but the event part does not start with `{"id":N,` where N is an id
+    /// (1 ..= u64::MAX, no leading zero): the store cannot place the line (§4.2 check 5).
+    #[error("no event id: the event does not start with {{\"id\":<1..18446744073709551615>,")]
+    NoId,
 }
 
 /// Checks one line (without its `\n`): the tail's shape, the version and the CRC.
@@ -198,11 +203,25 @@ pub fn check_line(line: &[u8]) -> Result<CheckedLine<'_>, LineError> {
     if stored != computed {
         return Err(LineError::Crc { stored, computed });
     }
+    let event_open = &line[..tail_at];
+    let id = parse_id(event_open).ok_or(LineError::NoId)?;
     Ok(CheckedLine {
         raw: line,
-        event_open: &line[..tail_at],
+        event_open,
         chain,
+        id,
     })
+}
+
+/// The id of an event part: `{"id":` then 1 to 20 decimal digits without a leading zero whose
+/// value fits in a u64 and is not 0, then `,`.
+pub fn parse_id(event_open: &[u8]) -> Option<u64> {
+    let rest = event_open.strip_prefix(b"{\"id\":")?;
+    let end = rest.iter().position(|c| !c.is_ascii_digit())?;
+    if end == 0 || end > 20 || rest[0] == b'0' || rest[end] != b',' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
 fn parse_crc(hex: &[u8]) -> Option<u32> {
@@ -296,6 +315,37 @@ mod tests {
         let line = br#"{"id":1,"v":2,"chain":"x"}"#;
         assert_eq!(check_line(line).unwrap_err(), LineError::NewerVersion(2));
         assert_eq!(check_line(b"garbage").unwrap_err(), LineError::Malformed);
+    }
+
+    /// A line whose CRC matches but whose event part has no `{"id":N,` prefix is invalid
+    /// (segments-format.md §4.2 check 5): never served, never a predecessor.
+    #[test]
+    fn a_line_without_an_id_is_invalid() {
+        for ev in [
+            &br#"{"ID":3001,"ts":"2026-04-08T20:00:00Z"}"#[..],
+            br#"{"id":18446744073709551616,"ts":"2026-04-08T20:00:00Z"}"#,
+            br#"{"id":0,"ts":"2026-04-08T20:00:00Z"}"#,
+            br#"{"id":007,"ts":"2026-04-08T20:00:00Z"}"#,
+            br#"{"id":7}"#,
+            b"{x}",
+        ] {
+            let mut out = Vec::new();
+            encode_line(ev, &ChainHash::GENESIS, &mut out);
+            let line = &out[..out.len() - 1];
+            assert_eq!(
+                check_line(line).unwrap_err(),
+                LineError::NoId,
+                "{}",
+                String::from_utf8_lossy(ev)
+            );
+        }
+        let mut out = Vec::new();
+        encode_line(
+            br#"{"id":18446744073709551615,"ts":"x"}"#,
+            &ChainHash::GENESIS,
+            &mut out,
+        );
+        assert_eq!(check_line(&out[..out.len() - 1]).unwrap().id, u64::MAX);
     }
 
     #[test]

@@ -141,6 +141,14 @@ pub struct StoreStats {
     pub events: u64,
     /// Bytes of segment files on disk (sealed copies, plain active, plain copies in grace).
     pub bytes_on_disk: u64,
+    /// Bytes of sealed segment files.
+    pub sealed_bytes: u64,
+    /// Events in sealed segments.
+    pub sealed_events: u64,
+    /// Bytes of plain segments that are the segment (the active one, or one awaiting sealing).
+    pub plain_bytes: u64,
+    /// Bytes of plain copies of sealed segments kept for their grace period (§6.5).
+    pub plain_copy_bytes: u64,
     /// Id of the newest event.
     pub last_id: u64,
     /// `ts` of the newest event (by id).
@@ -208,11 +216,21 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io("read", &self.paths.format)(e)),
         };
+        // Decimal digits only (`+1`, ` 1`, `1.0` are not a version); a number too large for a
+        // u32 is refused as unrecognised.
         let version = text
             .trim()
             .strip_prefix(FORMAT_MARKER)
+            .filter(|v| !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()))
             .and_then(|v| v.parse::<u32>().ok())
             .ok_or_else(|| StoreError::BadFormatMarker(self.paths.format.clone()))?;
+        if version == 0 {
+            return Err(StoreError::UnknownFormat {
+                what: format!("data directory {}", self.paths.root.display()),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
         if version > FORMAT_VERSION {
             return Err(StoreError::NewerFormat {
                 what: format!("data directory {}", self.paths.root.display()),
@@ -452,6 +470,28 @@ impl Store {
         self.check_readable()?;
         let listing = self.listing()?;
         let mut report = verify::verify(&listing.segments)?;
+        // A compaction journal that is refused (a path outside the data directory, not JSON)
+        // is ignored by readers, who read `segments/` as it stands, and blocks every writer
+        // until it is removed: that is an integrity failure (segments-format.md §8.1).
+        if let Err(e) = recover::pending_journal(&self.paths) {
+            let detail = match e {
+                StoreError::Segment { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            report.problems.insert(
+                0,
+                Problem {
+                    pos: LinePos {
+                        segment: recover::JOURNAL_FILE.into(),
+                        line: 0,
+                        offset: 0,
+                    },
+                    message: format!(
+                        "{detail}; readers ignore it and writers refuse to write until it is moved away"
+                    ),
+                },
+            );
+        }
         // Something under a segment's name that is not a regular file (a directory, a FIFO) is
         // never read, but it is not what the writer left there: report it.
         for p in &listing.foreign_files {
@@ -487,8 +527,17 @@ impl Store {
             ..Default::default()
         };
         for (i, seg) in segments.iter().enumerate() {
-            for p in [&seg.plain, &seg.sealed].into_iter().flatten() {
-                s.bytes_on_disk += std::fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
+            let size = |p: &Option<PathBuf>| {
+                p.as_ref()
+                    .map_or(0, |p| std::fs::symlink_metadata(p).map_or(0, |m| m.len()))
+            };
+            let (plain, sealed) = (size(&seg.plain), size(&seg.sealed));
+            s.bytes_on_disk += plain + sealed;
+            if seg.sealed.is_some() {
+                s.sealed_bytes += sealed;
+                s.plain_copy_bytes += plain;
+            } else {
+                s.plain_bytes += plain;
             }
             let trailer = match &seg.sealed {
                 Some(p) => Trailer::read(p)?,
@@ -497,6 +546,7 @@ impl Store {
             if let Some(t) = trailer {
                 s.sealed_segments += 1;
                 s.events += t.count;
+                s.sealed_events += t.count;
                 if t.count > 0 {
                     s.last_id = t.last_id;
                     s.last_ts = Some(t.last_ts);

@@ -3,6 +3,7 @@
 //! final line of the active segment is the normal leftover of a crash: it is reported as such
 //! and never served.
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -114,6 +115,18 @@ pub fn scan_segment(
     is_active: bool,
     f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
 ) -> Result<ControlFlow<()>> {
+    scan_segment_measured(seg, is_active, f, &Cell::new(0))
+}
+
+/// Like [`scan_segment`], and adds to `content_bytes` every byte of plain content read (for a
+/// sealed segment: the decompressed bytes, up to where decoding stopped). `verify` compares it
+/// with the trailer's `plain_bytes`, whatever the lines in it are.
+pub fn scan_segment_measured(
+    seg: &SegmentFiles,
+    is_active: bool,
+    f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+    content_bytes: &Cell<u64>,
+) -> Result<ControlFlow<()>> {
     let f = &mut guard_ids(seg.first_id, f);
     let path = seg.data_path();
     let name = file_name(path);
@@ -124,20 +137,31 @@ pub fn scan_segment(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let sealed = path.with_extension("jsonl.zst");
                 if sealed.exists() {
-                    return scan_sealed(&sealed, &name, f);
+                    return scan_sealed(&sealed, &name, f, content_bytes);
                 }
                 return Ok(ControlFlow::Continue(()));
             }
             Err(e) => return Err(StoreError::io("open", path)(e)),
         };
         scan_lines(
-            BufReader::with_capacity(256 * 1024, file),
+            BufReader::with_capacity(256 * 1024, Counting(file, content_bytes)),
             &name,
             is_active,
             f,
         )
     } else {
-        scan_sealed(path, &name, f)
+        scan_sealed(path, &name, f, content_bytes)
+    }
+}
+
+/// A reader that adds the bytes it yields to a counter.
+struct Counting<'c, R>(R, &'c Cell<u64>);
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.set(self.1.get() + n as u64);
+        Ok(n)
     }
 }
 
@@ -208,6 +232,7 @@ fn scan_sealed(
     path: &Path,
     name: &str,
     f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
+    content_bytes: &Cell<u64>,
 ) -> Result<ControlFlow<()>> {
     let file = crate::store::fsutil::open_read(path).map_err(StoreError::io("open", path))?;
     // SAFETY: sealed segments are immutable: they come into existence by an atomic rename of a
@@ -229,7 +254,7 @@ fn scan_sealed(
         }
     };
     scan_lines(
-        BufReader::with_capacity(256 * 1024, decoder),
+        BufReader::with_capacity(256 * 1024, Counting(decoder, content_bytes)),
         name,
         false,
         f,

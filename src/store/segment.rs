@@ -208,6 +208,11 @@ impl Trailer {
             return None;
         }
         let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+        // A trailer of another format version is unusable (segments-format.md §6.3): the
+        // reader falls back to the content, and `verify` reports it.
+        if v["format"].as_u64() != Some(u64::from(super::line::FORMAT_VERSION)) {
+            return None;
+        }
         Some(Trailer {
             format: v["format"].as_u64()? as u32,
             first_id: v["first_id"].as_u64()?,
@@ -233,6 +238,58 @@ impl Trailer {
             .map_err(StoreError::io("read", path))?;
         Ok(Trailer::decode_from_end(&buf))
     }
+}
+
+/// zstd frame magic (RFC 8878).
+const ZSTD_MAGIC: u32 = 0xFD2F_B528;
+
+/// Checks the frame headers of a sealed segment's bytes: every zstd data frame must declare its
+/// content size and carry the XXH64 content checksum (segments-format.md §6.2). Returns one
+/// sentence per violation, with the frame's byte offset in the file. Frames that cannot be
+/// walked (damaged bytes) end the walk quietly: decoding reports that damage.
+pub fn frame_problems(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    let u32_at = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    while at < bytes.len() {
+        let Some(magic) = u32_at(at) else {
+            break;
+        };
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            let Some(size) = u32_at(at + 4) else {
+                break;
+            };
+            at = at.saturating_add(8).saturating_add(size as usize);
+            continue;
+        }
+        if magic != ZSTD_MAGIC {
+            break;
+        }
+        let Some(&descriptor) = bytes.get(at + 4) else {
+            break;
+        };
+        // Frame_Content_Size_flag (bits 7-6) or Single_Segment_flag (bit 5) means the size is
+        // there; Content_Checksum_flag is bit 2.
+        if descriptor >> 6 == 0 && descriptor & 0x20 == 0 {
+            out.push(format!(
+                "zstd frame at byte {at} of the file does not declare its content size"
+            ));
+        }
+        if descriptor & 0x04 == 0 {
+            out.push(format!(
+                "zstd frame at byte {at} of the file has no content checksum"
+            ));
+        }
+        match zstd::zstd_safe::find_frame_compressed_size(&bytes[at..]) {
+            Ok(n) if n > 0 => at += n,
+            _ => break,
+        }
+    }
+    out
 }
 
 /// Seals a plain segment: compresses its first `plain_len` bytes (whole lines only, checked by
@@ -327,6 +384,11 @@ mod tests {
             ..t_copy()
         };
         assert_eq!(Trailer::decode_from_end(&odd.encode()), Some(odd));
+        // Any format but 1 is unusable (§6.3), 0 included.
+        for format in [0, 2] {
+            let other = Trailer { format, ..t_copy() };
+            assert_eq!(Trailer::decode_from_end(&other.encode()), None);
+        }
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! The chain may legitimately restart only where a `maintenance` event names the cut with a
 //! chain anchor (segments-format.md §5.3); anything else is reported with segment and line.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use super::error::Result;
 use super::line::ChainHash;
-use super::reader::{scan_segment, Damage, LinePos, ScanItem};
+use super::reader::{scan_segment_measured, Damage, LinePos, ScanItem};
 use super::segment::{SegmentFiles, Trailer};
 
 /// One integrity failure.
@@ -64,42 +65,50 @@ pub fn verify(segments: &[SegmentFiles]) -> Result<VerifyReport> {
     for (i, seg) in segments.iter().enumerate() {
         let is_active = i + 1 == segments.len() && seg.is_plain();
         let mut seg_stats = SegStats::default();
-        let _flow = scan_segment(seg, is_active, &mut |item| {
-            match item {
-                ScanItem::Line { pos, line } => {
-                    let id = line.id().unwrap_or(0);
-                    if id <= prev_id {
-                        report.problems.push(Problem {
+        let content_bytes = Cell::new(0u64);
+        let _flow = scan_segment_measured(
+            seg,
+            is_active,
+            &mut |item| {
+                match item {
+                    ScanItem::Line { pos, line } => {
+                        let id = line.id().unwrap_or(0);
+                        if id <= prev_id {
+                            report.problems.push(Problem {
                             pos: pos.clone(),
                             message: format!(
                                 "event id {id} does not follow {prev_id} (duplicated or reordered events)"
                             ),
                         });
+                        }
+                        prev_id = prev_id.max(id);
+                        if line.expected_chain(&prev) != line.chain {
+                            breaks.push(Break {
+                                pos: pos.clone(),
+                                id,
+                                event_open: line.event_open.to_vec(),
+                                stored: line.chain,
+                            });
+                        }
+                        prev = line.chain;
+                        collect_anchors(line.event_open, &mut anchors);
+                        seg_stats.add(id, &line);
+                        report.events += 1;
+                        report.last_id = id;
                     }
-                    prev_id = prev_id.max(id);
-                    if line.expected_chain(&prev) != line.chain {
-                        breaks.push(Break {
-                            pos: pos.clone(),
-                            id,
-                            event_open: line.event_open.to_vec(),
-                            stored: line.chain,
-                        });
-                    }
-                    prev = line.chain;
-                    collect_anchors(line.event_open, &mut anchors);
-                    seg_stats.add(id, &line);
-                    report.events += 1;
-                    report.last_id = id;
+                    ScanItem::Damage(d) if d.is_torn_tail() => report.torn_tail = Some(d),
+                    ScanItem::Damage(d) => report.problems.push(Problem {
+                        message: d.kind.to_string(),
+                        pos: d.pos,
+                    }),
                 }
-                ScanItem::Damage(d) if d.is_torn_tail() => report.torn_tail = Some(d),
-                ScanItem::Damage(d) => report.problems.push(Problem {
-                    message: d.kind.to_string(),
-                    pos: d.pos,
-                }),
-            }
-            ControlFlow::Continue(())
-        })?;
+                ControlFlow::Continue(())
+            },
+            &content_bytes,
+        )?;
+        seg_stats.plain_bytes = content_bytes.get();
         if let Some(sealed) = &seg.sealed {
+            check_frames(seg, sealed, &mut report.problems)?;
             check_trailer(seg, sealed, &seg_stats, &mut report.problems)?;
         }
     }
@@ -119,9 +128,9 @@ pub fn verify(segments: &[SegmentFiles]) -> Result<VerifyReport> {
             });
         }
     }
-    report
-        .problems
-        .sort_by(|a, b| (&a.pos.segment, a.pos.line).cmp(&(&b.pos.segment, b.pos.line)));
+    report.problems.sort_by(|a, b| {
+        (&a.pos.segment, a.pos.offset, a.pos.line).cmp(&(&b.pos.segment, b.pos.offset, b.pos.line))
+    });
     report.chain_head = prev.to_hex();
     Ok(report)
 }
@@ -146,8 +155,29 @@ impl SegStats {
         let ts = line.ts().unwrap_or_default();
         self.first_ts.get_or_insert_with(|| ts.to_string());
         self.last_ts = ts.to_string();
-        self.plain_bytes += line.raw.len() as u64 + 1;
     }
+}
+
+/// Every data frame must declare its content size and carry its checksum (§6.2): `verify`
+/// reports a frame that does not, as damage of the segment (the lines in it are still served
+/// when they pass their CRCs).
+fn check_frames(
+    seg: &SegmentFiles,
+    sealed: &std::path::Path,
+    problems: &mut Vec<Problem>,
+) -> Result<()> {
+    let bytes = super::fsutil::read(sealed).map_err(super::StoreError::io("read", sealed))?;
+    for message in super::segment::frame_problems(&bytes) {
+        problems.push(Problem {
+            pos: LinePos {
+                segment: seg.name(),
+                line: 0,
+                offset: 0,
+            },
+            message,
+        });
+    }
+    Ok(())
 }
 
 fn check_trailer(
@@ -156,10 +186,11 @@ fn check_trailer(
     stats: &SegStats,
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
+    // The trailer follows the content: line 0, at the content's end.
     let pos = LinePos {
         segment: seg.name(),
-        line: stats.count + 1,
-        offset: 0,
+        line: 0,
+        offset: stats.plain_bytes,
     };
     let Some(t) = Trailer::read(sealed)? else {
         problems.push(Problem {

@@ -260,6 +260,9 @@ struct ActiveFile {
     file: File,
     day: Option<String>,
     len: u64,
+    /// Created by this append (not the segment that was active when it began): if it is also
+    /// sealed by this append, its plain copy goes at once (segments-format.md §6.5).
+    created: bool,
 }
 
 impl ActiveFile {
@@ -269,6 +272,7 @@ impl ActiveFile {
             file,
             day: t.first_day.clone(),
             len: t.valid_len,
+            created: false,
         }
     }
 }
@@ -337,6 +341,7 @@ impl SegmentWriter<'_> {
                 file,
                 day: day.map(str::to_string),
                 len: 0,
+                created: true,
             });
             self.dir_dirty = true;
         }
@@ -410,7 +415,19 @@ impl SegmentWriter<'_> {
             crashpoint::hit("rotate.before_seal");
             let (opts, owner) = (self.opts.clone(), *self.owner);
             self.sealing.push(std::thread::spawn(move || {
-                seal_plain(&active.path, &opts, &owner)
+                let sealed = seal_plain(&active.path, &opts, &owner)?;
+                // A segment this append both created and sealed (a bulk import) was never
+                // the active segment between two appends: no log shipper can be relying on
+                // its plain copy, so it does not wait for the grace period. That bounds an
+                // import's transient space to the seals in flight.
+                if active.created {
+                    match crate::store::fsutil::remove_file(&active.path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StoreError::io("remove", &active.path)(e)),
+                    }
+                }
+                Ok(sealed)
             }));
         }
         Ok(())

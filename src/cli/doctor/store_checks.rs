@@ -1,6 +1,6 @@
 //! Store-level checks: segments, index, correlation state, interrupted work, leftovers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::*;
 use crate::event::correlate::CorrelationState;
@@ -220,6 +220,7 @@ pub(super) fn check_state(ctx: &Context, r: &mut Report) {
 
 /// Is the process that owns a `…tmp-<pid>` name still running (work in progress, not a
 /// leftover)?
+#[cfg(test)]
 pub(super) fn pid_alive(name: &str) -> bool {
     let digits: String = name
         .rsplit(['-', '.'])
@@ -229,7 +230,7 @@ pub(super) fn pid_alive(name: &str) -> bool {
         .take_while(char::is_ascii_digit)
         .collect();
     match digits.parse::<u32>() {
-        Ok(pid) if pid > 0 => Path::new("/proc").join(pid.to_string()).exists(),
+        Ok(pid) if pid > 0 => std::path::Path::new("/proc").join(pid.to_string()).exists(),
         _ => false,
     }
 }
@@ -277,54 +278,20 @@ pub(super) fn check_interrupted(store: &Store, r: &mut Report) {
 
 pub(super) fn check_leftovers(store: &Store, r: &mut Report) {
     let data = &store.paths().root;
-    let mut leftovers: Vec<PathBuf> = Vec::new();
-    let mut in_progress = 0usize;
     let mut foreign: Vec<PathBuf> = Vec::new();
     match store.listing() {
-        Ok(l) => {
-            // A seal runs under the writer lock; its temp file is ours only while the writer
-            // lives, and its name carries no pid: report it (vacuum removes it under the lock).
-            leftovers.extend(l.temp_files);
-            foreign.extend(l.foreign_files);
-        }
+        Ok(l) => foreign.extend(l.foreign_files),
         Err(e) => r.issue(format!("segments directory cannot be listed: {e}")),
     }
-    let mut consider = |path: PathBuf, name: &str| {
-        if pid_alive(name) {
-            in_progress += 1;
-        } else {
-            leftovers.push(path);
+    // The same list `vacuum` removes (Store::leftover_scan), so every leftover reported here
+    // is one that `vacuum` deletes.
+    let (mut leftovers, in_progress) = match store.leftover_scan() {
+        Ok(found) => found,
+        Err(e) => {
+            r.issue(format!("leftovers cannot be listed: {e}"));
+            (Vec::new(), 0)
         }
     };
-    if let Ok(entries) = std::fs::read_dir(data) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let leftover = [
-                "index.tmp-",
-                "index.old-",
-                "segments.restore-",
-                "segments.old-",
-            ]
-            .iter()
-            .any(|p| name.starts_with(p))
-                || (name.starts_with('.') && name.contains(".tmp-"));
-            let live_history = crate::store::recover::interrupted_restore(store.paths())
-                .is_some_and(|p| p == e.path());
-            if leftover && !live_history {
-                consider(e.path(), &name);
-            }
-        }
-    }
-    for sub in ["state", "quarantine", "backups", "spool"] {
-        if let Ok(entries) = std::fs::read_dir(data.join(sub)) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.contains(".tmp-") {
-                    consider(e.path(), &name);
-                }
-            }
-        }
-    }
     leftovers.sort();
     if leftovers.is_empty() {
         let mut line = "no leftover temporary files".to_string();
