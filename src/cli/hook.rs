@@ -93,7 +93,7 @@ fn record(
 ) -> Result<Option<String>, String> {
     let hook = Hook::parse(trigger, args).map_err(|e| e.to_string())?;
     let env = HookEnv::from_process();
-    if crate::event::build::records_nothing(&hook, &env) {
+    if crate::event::build::records_nothing(&hook, &env) && !state::has_open_commands(data_dir) {
         return Ok(None);
     }
     record_with(trigger.name(), &env, data_dir, settings, |c| c.build(&hook))

@@ -59,7 +59,7 @@ fn redact_env_flags_in_words(words: &mut [String]) -> bool {
     let mut i = 0;
     while i < words.len() {
         let w = words[i].clone();
-        if (w == "-e" || w == "--env") && i + 1 < words.len() {
+        if (w == "-e" || w == "--env" || w == "--build-arg") && i + 1 < words.len() {
             if words[i + 1].contains('=') && !words[i + 1].ends_with(REDACTED) {
                 words[i + 1] = redact_value(&words[i + 1]);
                 changed = true;

@@ -155,6 +155,18 @@ pub struct HookEnv {
     pub dokku_root: String,
     /// `DOKKU_LIB_ROOT` (default `/var/lib/dokku`).
     pub dokku_lib_root: String,
+    /// `NAME`: the key name sshcommand's forced command sets (with `FINGERPRINT`).
+    pub ssh_key_name: Option<String>,
+    /// `SSH_USER`, which Dokku exports to every trigger (`root` for root, `dokku` over SSH).
+    pub ssh_user: Option<String>,
+    /// `SSH_NAME` (`default` outside SSH).
+    pub ssh_name: Option<String>,
+    /// `SUDO_USER` (or the test override `DOKKU_AUDIT_SUDO_USER`).
+    pub sudo_user: Option<String>,
+    /// `SUDO_UID`.
+    pub sudo_uid: Option<String>,
+    /// `DOKKU_COMMAND`: the (possibly nested) command this trigger runs under.
+    pub dokku_command: Option<String>,
 }
 
 fn env_non_empty(name: &str) -> Option<String> {
@@ -178,6 +190,15 @@ impl HookEnv {
             dokku_root: env_non_empty("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()),
             dokku_lib_root: env_non_empty("DOKKU_LIB_ROOT")
                 .unwrap_or_else(|| "/var/lib/dokku".into()),
+            ssh_key_name: env_non_empty("NAME"),
+            ssh_user: env_non_empty("SSH_USER"),
+            ssh_name: env_non_empty("SSH_NAME"),
+            sudo_user: match std::env::var("DOKKU_AUDIT_SUDO_USER") {
+                Ok(v) => Some(v).filter(|v| !v.is_empty()),
+                Err(_) => env_non_empty("SUDO_USER"),
+            },
+            sudo_uid: env_non_empty("SUDO_UID"),
+            dokku_command: env_non_empty("DOKKU_COMMAND"),
         }
     }
 }
@@ -443,7 +464,7 @@ impl Hook {
                 Hook::SchedulerRun {
                     app,
                     env_keys,
-                    args,
+                    args: command_line::restore_env_flags(&args),
                 }
             }
             Trigger::SchedulerEnter => Hook::SchedulerEnter {

@@ -26,6 +26,7 @@ use crate::record::Event;
 mod changes;
 mod commands;
 mod deploy;
+mod pid;
 mod user_auth;
 
 /// Things a trigger may need that cost a file read: probed at most once, only when needed.
@@ -156,6 +157,22 @@ impl Built {
             events: vec![event],
             ..Default::default()
         }
+    }
+
+    /// Puts `events` (which happened earlier) before the built ones.
+    fn prepend(&mut self, events: Vec<Event>) {
+        let n = events.len();
+        if n == 0 {
+            return;
+        }
+        if let Some((i, _)) = &mut self.finish_of {
+            *i += n;
+        }
+        if let Some(i) = &mut self.run_at {
+            *i += n;
+        }
+        let mine = std::mem::replace(&mut self.events, events);
+        self.events.extend(mine);
     }
 
     /// After the append assigned ids: remember them where later triggers look for them.
@@ -291,6 +308,15 @@ impl Capture<'_> {
 
     /// Without a context: the sudo user if there is one (reference §5.4), else Dokku itself.
     fn fallback_actor(&self) -> Who {
+        if let Some(actor) = self.own_actor(None) {
+            return Who {
+                meta: actor.meta.clone(),
+                actor,
+                via: None,
+                before: Map::new(),
+                origin: None,
+            };
+        }
         // Only a sudo user makes a fallback actor: check that (an env var) before probing
         // /proc and /etc/passwd for the rest of the local identity.
         if !LocalIdentity::has_sudo_user() {
@@ -361,8 +387,21 @@ impl Capture<'_> {
         }
     }
 
-    /// Builds the events of one trigger call.
+    /// Builds the events of one trigger call: those owed for `dokku` commands that have exited
+    /// (appended last), and the trigger's own, stamped with its command's actor and
+    /// correlation id.
     pub fn build(&mut self, hook: &Hook) -> Built {
+        let swept = self.sweep();
+        if !matches!(hook, Hook::UserAuth { .. }) {
+            self.dokku_command(None);
+        }
+        let mut built = self.dispatch(hook);
+        self.stamp(&mut built);
+        built.prepend(swept);
+        built
+    }
+
+    fn dispatch(&mut self, hook: &Hook) -> Built {
         match hook {
             Hook::UserAuth {
                 ssh_user,
