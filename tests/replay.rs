@@ -597,7 +597,7 @@ fn check(scenario: &str) -> (Vec<String>, Vec<(String, Duration)>) {
             problems.push(format!("command {i}: correlation ids {ids:?}"));
         }
     }
-    if !problems.is_empty() {
+    if !problems.is_empty() || std::env::var_os("REPLAY_PRINT").is_some() {
         for e in events {
             eprintln!("{scenario}: {e}");
         }

@@ -325,3 +325,75 @@ pub(super) mod dokku_files {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::dokku_files::*;
+    use std::collections::BTreeMap;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn key_plan_compares_values_without_keeping_them() {
+        let before: BTreeMap<String, String> = [("A", "1"), ("B", "x y"), ("GIT_REV", "abc")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let plan = key_plan(
+            &before,
+            "config:set",
+            &s(&["A=1", "B=other", "C=new"]),
+            false,
+        );
+        assert_eq!(
+            serde_json::to_string(&plan).unwrap(),
+            r#"{"A":"unchanged","B":"changed","C":"added"}"#
+        );
+        let plan = key_plan(&before, "config:set", &s(&["--encoded", "A=MQ=="]), true);
+        assert_eq!(serde_json::to_string(&plan).unwrap(), r#"{"A":"set"}"#);
+        let plan = key_plan(&before, "config:unset", &s(&["A", "Z"]), false);
+        assert_eq!(serde_json::to_string(&plan).unwrap(), r#"{"A":"removed"}"#);
+        let plan = key_plan(&before, "config:clear", &[], false);
+        assert_eq!(
+            serde_json::to_string(&plan).unwrap(),
+            r#"{"A":"removed","B":"removed"}"#
+        );
+    }
+
+    #[test]
+    fn env_files_in_both_layouts_and_quotings() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("home");
+        let lib = dir.path().join("lib");
+        std::fs::create_dir_all(lib.join("config/app")).unwrap();
+        std::fs::create_dir_all(root.join("old")).unwrap();
+        std::fs::write(
+            lib.join("config/app/ENV"),
+            "A=\"it's a \\\"q\\\" s\\\\x\"\nexport B='don'\\''t'\nC=plain\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("old/ENV"), "export D='1'\n").unwrap();
+        let (r, l) = (root.to_str().unwrap(), lib.to_str().unwrap());
+        let env = config_env(r, l, "app").unwrap();
+        assert_eq!(env["A"], "it's a \"q\" s\\x");
+        assert_eq!(env["B"], "don't");
+        assert_eq!(env["C"], "plain");
+        assert_eq!(config_env(r, l, "old").unwrap()["D"], "1");
+        assert!(config_env(r, l, "../app").is_none());
+        assert!(config_env(r, l, "none").is_none());
+        assert_eq!(port_map(l, "app"), Some(vec![]));
+        std::fs::create_dir_all(lib.join("config/ports/app")).unwrap();
+        std::fs::write(
+            lib.join("config/ports/app/map"),
+            "http:80:5000\nhttps:443:5000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            port_map(l, "app"),
+            Some(s(&["http:80:5000", "https:443:5000"]))
+        );
+        assert_eq!(port_map(r, "app"), None);
+    }
+}

@@ -23,6 +23,7 @@ use crate::hook::command_line::{self, Invocation};
 use crate::hook::{Hook, HookEnv};
 use crate::record::Event;
 
+mod apps;
 mod changes;
 mod commands;
 mod deploy;
@@ -486,52 +487,6 @@ impl Capture<'_> {
             } => self.scheduler_post_run(app, container_id, exit_code.as_deref()),
             Hook::Report => Built::default(),
         }
-    }
-
-    fn app_lifecycle(&mut self, app: &str, create: bool) -> Built {
-        let w = self.windows;
-        if self.state.renaming(self.pid(), app, create, &w) {
-            // The create/delete half of a rename or clone: the rename event says it all.
-            return Built::default();
-        }
-        let (kind, action, message) = if create {
-            ("app-create", "create", "app created")
-        } else {
-            ("app-destroy", "destroy", "app destroyed")
-        };
-        let who = self.follow_on(app, kind);
-        let classification = if create { "app_create" } else { "app_destroy" };
-        let spec = Spec::new(
-            Some(app),
-            "app",
-            action,
-            classification,
-            message.into(),
-            Map::new(),
-        );
-        Built::one(self.event(spec, &who))
-    }
-
-    fn renamed(&mut self, old: &str, new: &str, clone: bool) -> Built {
-        let (kind, action, classification, verb) = if clone {
-            ("app-clone", "clone", "app_clone", "cloned")
-        } else {
-            ("app-rename", "rename", "app_rename", "renamed")
-        };
-        let who = self.follow_on(new, kind);
-        self.state
-            .renames
-            .retain(|r| !(r.old == old && r.new == new));
-        let meta = obj(vec![("old_app", old.into()), ("new_app", new.into())]);
-        let spec = Spec::new(
-            Some(new),
-            "app",
-            action,
-            classification,
-            format!("app {verb} from {old} to {new}"),
-            meta,
-        );
-        Built::one(self.event(spec, &who))
     }
 }
 

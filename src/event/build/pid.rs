@@ -27,13 +27,18 @@ impl Capture<'_> {
         identity::command_actor(self.env, ua_name)
     }
 
-    /// The record of this trigger's `dokku` command, created on first sight.
-    pub(super) fn dokku_command(&mut self, ua_name: Option<&str>) -> Option<&mut DokkuCommand> {
+    /// The record of this trigger's `dokku` command, created on first sight with `known` as
+    /// its actor, else the one the identity rules find.
+    pub(super) fn dokku_command(
+        &mut self,
+        known: Option<&StoredActor>,
+    ) -> Option<&mut DokkuCommand> {
         let pid = self.env.dokku_pid.clone()?;
         if !self.state.dokku_commands.contains_key(&pid) {
-            let actor = self
-                .own_actor(ua_name)
-                .unwrap_or_else(|| self.fallback_actor().actor);
+            let actor = match known {
+                Some(a) => a.clone(),
+                None => self.fallback_actor().actor,
+            };
             let now = self.windows.now;
             self.state.dokku_commands.insert(
                 pid.clone(),

@@ -79,10 +79,9 @@ impl Capture<'_> {
         let trailing = &tokens[(inv.sub_index + 1).min(tokens.len())..];
         // The command record: the first user-auth of a DOKKU_PID names the command (a nested
         // one, git-receive-pack → git-hook, keeps it).
-        let record_actor = actor.clone();
-        if let Some(c) = self.dokku_command(Some(ssh_name)) {
+        if let Some(c) = self.dokku_command(Some(&actor)) {
             if c.command_text.is_none() {
-                c.actor = record_actor;
+                c.actor = actor.clone();
                 c.subcommand = sub.clone();
                 c.app = app.clone();
                 c.command_text = Some(command_text.clone());
