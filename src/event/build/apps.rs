@@ -50,3 +50,25 @@ impl Capture<'_> {
         Built::one(self.event(spec, &who))
     }
 }
+
+/// Calls that record nothing and change no state: the trigger can return before taking a lock
+/// (most `user-auth` calls for read-only commands end here).
+pub fn records_nothing(hook: &Hook, env: &HookEnv) -> bool {
+    match hook {
+        Hook::UserAuth { tokens, .. } => {
+            if tokens.is_empty() {
+                return true;
+            }
+            let inv = command_line::parse(tokens, env.app_name.as_deref());
+            !inv.is_recorded(&tokens[inv.args_start.min(tokens.len())..])
+        }
+        Hook::DomainsUpdate { action: None, .. } => true,
+        Hook::ConfigUpdate { action, keys, .. } => {
+            action != "clear"
+                && keys
+                    .iter()
+                    .all(|k| redact::INTERNAL_CONFIG_KEYS.contains(&k.as_str()))
+        }
+        _ => false,
+    }
+}

@@ -24,6 +24,7 @@ use crate::hook::{Hook, HookEnv};
 use crate::record::Event;
 
 mod apps;
+pub use apps::records_nothing;
 mod changes;
 mod commands;
 mod deploy;
@@ -487,28 +488,6 @@ impl Capture<'_> {
             } => self.scheduler_post_run(app, container_id, exit_code.as_deref()),
             Hook::Report => Built::default(),
         }
-    }
-}
-
-/// Calls that record nothing and change no state: the trigger can return before taking a lock
-/// (most `user-auth` calls for read-only commands end here).
-pub fn records_nothing(hook: &Hook, env: &HookEnv) -> bool {
-    match hook {
-        Hook::UserAuth { tokens, .. } => {
-            if tokens.is_empty() {
-                return true;
-            }
-            let inv = command_line::parse(tokens, env.app_name.as_deref());
-            !inv.is_recorded(&tokens[inv.args_start.min(tokens.len())..])
-        }
-        Hook::DomainsUpdate { action: None, .. } => true,
-        Hook::ConfigUpdate { action, keys, .. } => {
-            action != "clear"
-                && keys
-                    .iter()
-                    .all(|k| redact::INTERNAL_CONFIG_KEYS.contains(&k.as_str()))
-        }
-        _ => false,
     }
 }
 
