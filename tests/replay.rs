@@ -138,7 +138,7 @@ fn expected_kinds(scenario: &str) -> &'static [&'static str] {
         "git-from-image" => &["source_deploy"],
         "git-push-failed" => &["deploy_failed"],
         "git-push" => &["app_create", "source_deploy", "source_deploy"],
-        "git-sync-fail" => &["dokku_command_failed:git:sync"],
+        "git-sync-fail" => &["dokku_command_no_effect:git:sync"],
         "network-set" => &["dokku_command:network:set", "dokku_command:network:set"],
         "ports" => &[
             "ports_change:add",
@@ -154,19 +154,19 @@ fn expected_kinds(scenario: &str) -> &'static [&'static str] {
             "dokku_command:ps:scale",
         ],
         "rejected" => &[
-            "dokku_command_failed:config:set",
-            "dokku_command_failed:domains:add",
-            "dokku_command_failed:ps:restart",
-            "dokku_command_failed:apps:destroy",
+            "dokku_command_no_effect:config:set",
+            "dokku_command_no_effect:domains:add",
+            "dokku_command_no_effect:ps:restart",
+            "dokku_command_no_effect:apps:destroy",
             "dokku_command:nosuch:command",
-            "dokku_command_failed:apps:create",
+            "dokku_command_no_effect:apps:create",
         ],
         "run" => &[
             "dokku_run",
             "dokku_run",
             // The trace ran it (the sandbox's docker stub claims every image exists).
             "dokku_run",
-            "dokku_command_failed:run",
+            "dokku_command_no_effect:run",
             "dokku_run",
             "dokku_enter",
         ],
@@ -741,11 +741,11 @@ fn run_states() {
     let refused: Vec<&Value> = r
         .events
         .iter()
-        .filter(|e| s(&e["classification"]) == "dokku_command_failed")
+        .filter(|e| s(&e["classification"]) == "dokku_command_no_effect")
         .collect();
     assert_eq!(refused.len(), 1);
     assert_eq!(s(&refused[0]["app"]), "nosuchapp");
-    assert_eq!(s(&refused[0]["status"]), "failed");
+    assert_eq!(s(&refused[0]["status"]), "no_effect");
 }
 
 /// The rename's rebuild is a rebuild, not a source deploy; no `source_received`.

@@ -183,11 +183,14 @@ impl Capture<'_> {
                 c.app.as_deref(),
                 "command",
                 "invoke",
-                "dokku_command_failed",
-                format!("{text}: ended without effect (refused or failed)"),
+                "dokku_command_no_effect",
+                format!(
+                    "{text}: ended without any recorded effect (refused, or failed before any)"
+                ),
                 meta,
             );
-            spec.status = "failed";
+            // Not "failed": no trigger says so; nothing it changed was seen.
+            spec.status = "no_effect";
             spec.correlation_id = Some(c.correlation_id.clone());
             out.push(self.event(spec, &who));
         }
