@@ -22,7 +22,9 @@ if [[ ! -f "$D/FORMAT" ]]; then
 fi
 echo "== events: $("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
 
-"$B" --data-dir "$D" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+# wrk opens 32 connections from 127.0.0.1 next to curl and the stream: above the default
+# per-address cap (32), which is meant for one client, not a load generator.
+"$B" --data-dir "$D" serve --listen 127.0.0.1:0 --max-per-peer 128 >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
 stream=""
 cleanup() {

@@ -8,7 +8,7 @@
 # build never invalidates the plain `cargo build`/`cargo test` one.
 #
 #   FUZZ_SECONDS   seconds per target (default 30)
-#   FUZZ_TARGETS   space-separated targets (default: all four)
+#   FUZZ_TARGETS   space-separated targets (default: all five)
 #   FUZZ_JOBS      unused; one process per target, one after the other (2-core CI machine)
 #
 # Seeds: fuzz/corpus/<target>/ (committed, tiny). The corpus a run grows goes to
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 seconds="${FUZZ_SECONDS:-30}"
-targets="${FUZZ_TARGETS:-line_decode segment_reader hook_args query_parse}"
+targets="${FUZZ_TARGETS:-line_decode segment_reader hook_args query_parse http_head}"
 host="$(rustc -vV | sed -n 's/^host: //p')"
 target_dir="target-cov"
 
@@ -41,6 +41,7 @@ max_len() {
   case "$1" in
     segment_reader) echo 8192 ;;
     query_parse) echo 1024 ;;
+    http_head) echo 2048 ;;
     *) echo 4096 ;;
   esac
 }

@@ -1,6 +1,9 @@
-//! Property tests for redaction (`src/event/redact.rs`): a secret put where secrets go — a
-//! `config:set` value, a `run --env`/`-e`/positional `K=V` value, `docker-options` `-e` flags, URL
-//! credentials, `registry:login`/`git:auth` passwords, `letsencrypt:set` values, sensitive
+//! Property tests for redaction (`src/event/redact/`): a secret put where secrets go — a
+//! `config:set` value, a `run --env`/`-e`/positional `K=V` value, `docker-options` `-e` flags
+//! (also quoted values holding a space), URL credentials (also passwords holding `#?/@` or a
+//! space), `registry:login`/`git:auth`/`http-auth` passwords, `letsencrypt:set` values, the
+//! datastore plugins' password/root-password/custom-env/config-options flags, flags and `K=V`
+//! whose name says secret, database clients and shell scripts inside `dokku run`, sensitive
 //! deploy metadata — never comes out; redaction is idempotent and keeps one token per token;
 //! the structure around the secret (keys, app, hosts, paths, command words) is kept.
 //!
@@ -50,14 +53,82 @@ fn s(v: &[&str]) -> Vec<String> {
 /// Where a secret can sit on a `dokku` command line.
 #[derive(Debug, Clone)]
 enum Place {
-    ConfigSet { no_restart: bool, global: bool },
+    ConfigSet {
+        no_restart: bool,
+        global: bool,
+    },
     RunEnv(u8),
     RunPositional,
-    DockerOptions { one_token: bool },
-    Url { sub: String, user: bool },
-    RegistryLogin { global: bool },
+    DockerOptions {
+        one_token: bool,
+    },
+    Url {
+        sub: String,
+        user: bool,
+    },
+    RegistryLogin {
+        global: bool,
+    },
     GitAuth,
     LetsencryptSet,
+    /// A datastore plugin's `:create`/`:clone` with a password, root password, custom env or
+    /// server options, long or short flag, separate or attached value.
+    Service {
+        plugin: &'static str,
+        flag: &'static str,
+        attached: bool,
+    },
+    /// `http-auth:on|add-user APP USER PASSWORD`.
+    HttpAuth(&'static str),
+    /// A flag or `K=V` whose name says secret, on any command.
+    SecretName {
+        name: String,
+        form: u8,
+    },
+    /// `-e`/`--env`/`--build-arg` with a quoted value holding a space, inside one argument.
+    QuotedEnv {
+        flag: &'static str,
+        quote: char,
+    },
+    /// A database client or shell inside `dokku run`.
+    RunClient(u8),
+    /// URL userinfo whose password holds a reserved character.
+    UrlReserved(char),
+}
+
+const SERVICES: &[&str] = &[
+    "postgres",
+    "mysql",
+    "mariadb",
+    "redis",
+    "mongo",
+    "rabbitmq",
+    "elasticsearch",
+    "couchdb",
+    "clickhouse",
+];
+
+/// A name that says secret: a sensitive part with other words around it.
+fn secret_name() -> impl Strategy<Value = String> {
+    (
+        "([a-k]{1,4}[_-])?",
+        prop::sample::select(vec![
+            "password",
+            "PASS",
+            "pwd",
+            "secret",
+            "TOKEN",
+            "api-key",
+            "apikey",
+            "credential",
+            "auth",
+            "private",
+            "session",
+            "Passphrase",
+        ]),
+        "([_-][a-k]{1,4})?",
+    )
+        .prop_map(|(a, b, c)| format!("{a}{b}{c}"))
 }
 
 fn place() -> impl Strategy<Value = Place> {
@@ -83,6 +154,39 @@ fn place() -> impl Strategy<Value = Place> {
         any::<bool>().prop_map(|global| Place::RegistryLogin { global }),
         Just(Place::GitAuth),
         Just(Place::LetsencryptSet),
+        (
+            prop::sample::select(SERVICES.to_vec()),
+            prop::sample::select(vec![
+                "--password",
+                "-p",
+                "--root-password",
+                "-r",
+                "--custom-env",
+                "-C",
+                "--config-options",
+                "-c",
+            ]),
+            any::<bool>(),
+        )
+            .prop_map(|(plugin, flag, attached)| Place::Service {
+                plugin,
+                flag,
+                attached,
+            }),
+        prop::sample::select(vec![
+            "http-auth:on",
+            "http-auth:add-user",
+            "http-auth:enable"
+        ])
+        .prop_map(Place::HttpAuth),
+        (secret_name(), 0u8..4).prop_map(|(name, form)| Place::SecretName { name, form }),
+        (
+            prop::sample::select(vec!["-e", "--env", "--build-arg"]),
+            prop::sample::select(vec!['\'', '"']),
+        )
+            .prop_map(|(flag, quote)| Place::QuotedEnv { flag, quote }),
+        (0u8..8).prop_map(Place::RunClient),
+        prop::sample::select(vec!['#', '?', '/', '@', ' ']).prop_map(Place::UrlReserved),
     ]
 }
 
@@ -180,6 +284,110 @@ fn command(
                 app.into(),
                 "dns-provider-TOKEN".into(),
                 secret.into(),
+            ]
+        }
+        Place::Service {
+            plugin,
+            flag,
+            attached,
+        } => {
+            let value = match *flag {
+                "--custom-env" | "-C" => format!("{key}=x;{key}_2={secret}"),
+                "--config-options" | "-c" => format!("--requirepass {secret} --port 1"),
+                _ => secret.to_string(),
+            };
+            let sub = if extra.len() % 3 == 2 {
+                "clone"
+            } else {
+                "create"
+            };
+            let mut t = vec![format!("{plugin}:{sub}"), app.into()];
+            if sub == "clone" {
+                t.push(format!("{app}-2"));
+            }
+            if *attached && flag.len() == 2 {
+                t.push(format!("{flag}{value}"));
+            } else if *attached {
+                t.push(format!("{flag}={value}"));
+            } else {
+                t.extend([flag.to_string(), value]);
+                kept.push(flag.to_string());
+            }
+            t.extend(["--image-version".to_string(), "16".into()]);
+            kept.extend(["--image-version".to_string(), "16".into()]);
+            t
+        }
+        Place::HttpAuth(sub) => {
+            kept = vec![app.to_string(), "alice".into(), REDACTED.into()];
+            vec![sub.to_string(), app.into(), "alice".into(), secret.into()]
+        }
+        Place::SecretName { name, form } => {
+            let mut t = vec!["foo:bar".to_string(), app.into()];
+            match form {
+                0 => {
+                    t.extend([format!("--{name}"), secret.into()]);
+                    kept.extend([format!("--{name}"), REDACTED.into()]);
+                }
+                1 => {
+                    t.push(format!("--{name}={secret}"));
+                    kept.push(format!("--{name}={REDACTED}"));
+                }
+                2 => {
+                    t.push(format!("{name}={secret}"));
+                    kept.push(format!("{name}={REDACTED}"));
+                }
+                _ => {
+                    t.push(format!("-e {name}=x --{name} {secret} --link db"));
+                    kept.push(format!(
+                        "-e {name}=[REDACTED] --{name} [REDACTED] --link db"
+                    ));
+                }
+            }
+            t.extend(extra.iter().cloned());
+            kept.extend(extra.iter().cloned());
+            t
+        }
+        Place::QuotedEnv { flag, quote } => {
+            let mut t = s(&["docker-options:add", app, "deploy"]);
+            t.push(format!("{flag} {quote}{key}=x {secret}{quote} --link db"));
+            kept.push(format!("{flag} {key}={REDACTED} --link db"));
+            t
+        }
+        Place::RunClient(form) => {
+            let mut t = s(&["run", app]);
+            let cmd: Vec<String> = match form {
+                0 => vec!["mysql".into(), "-uroot".into(), format!("-p{secret}")],
+                1 => vec!["mysql".into(), format!("--password={secret}"), "db".into()],
+                2 => vec![
+                    "redis-cli".into(),
+                    "-a".into(),
+                    secret.into(),
+                    "ping".into(),
+                ],
+                3 => vec!["mongosh".into(), "-p".into(), secret.into()],
+                4 => vec![
+                    "bash".into(),
+                    "-c".into(),
+                    format!("export {key}={secret} && ls"),
+                ],
+                5 => vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("PGPASSWORD='{secret}' psql -h {host}"),
+                ],
+                6 => vec!["env".into(), format!("MYSQL_PWD={secret}"), "mysql".into()],
+                _ => vec!["psql".into(), format!("postgres://u:{secret}@{host}/db")],
+            };
+            kept.push(cmd[0].clone());
+            t.extend(cmd);
+            t
+        }
+        Place::UrlReserved(ch) => {
+            kept.push(format!("https://{REDACTED}@{host}/{app}.git"));
+            vec![
+                "git:sync".into(),
+                app.into(),
+                format!("https://alice:x{ch}{secret}@{host}/{app}.git"),
             ]
         }
     };
@@ -353,6 +561,7 @@ fn zstd_decode(bytes: &[u8]) -> Option<Vec<u8>> {
 /// One `dokku` command's worth of triggers, with the secret where that command puts it.
 fn capture(env: &TestEnv, place: &Place, app: &str, key: &str, secret: &str, host: &str) {
     let (cmd, _) = command(place, app, key, secret, host, &[]);
+    let cmd_tail: Vec<String> = cmd.iter().skip(2).cloned().collect();
     let mut args = vec![
         "hook".to_string(),
         "user-auth".into(),
@@ -392,7 +601,19 @@ fn capture(env: &TestEnv, place: &Place, app: &str, key: &str, secret: &str, hos
                 "0",
             ]));
         }
-        Place::Url { .. } => {
+        Place::RunClient(_) => {
+            let mut a = s(&["scheduler-run", "docker-local", app, "0", "--"]);
+            a.extend(cmd_tail.iter().cloned());
+            calls.push(hook(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+            calls.push(hook(&[
+                "scheduler-post-run",
+                "docker-local",
+                app,
+                "abc123",
+                "0",
+            ]));
+        }
+        Place::Url { .. } | Place::UrlReserved(_) => {
             let url = format!("https://alice:{secret}@{host}/{app}.git#0123abcd");
             calls.push(hook(&["deploy-source-set", app, "git-sync", &url]));
             calls.push(hook(&[

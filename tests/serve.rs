@@ -1,164 +1,22 @@
 //! `serve` end to end: the binary on a loopback port against a temporary data directory. Every
 //! `/api/events` parameter gives what the CLI gives for the same filters, pages walk the whole
-//! answer, auth (missing, wrong, right, rotated, cookie; no `--no-auth` off loopback), bad input
+//! answer, auth (missing, wrong, right, rotated, never a cookie; no `--no-auth` off loopback), bad input
 //! is a 4xx JSON error and the server keeps serving, the stream delivers what a trigger appends
 //! and resumes with `Last-Event-ID` without loss or duplicates, and headless Chromium loads the
 //! page, applies a filter and sees the matching events.
 
+#[path = "util/serve.rs"]
+mod serve_util;
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use serve_util::{data_env, get_with, raw, start, Driver, Server};
 use util::TestEnv;
-
-/// A running `serve`, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(env: &TestEnv, args: &[&str]) -> Server {
-    let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
-    all.extend_from_slice(args);
-    let mut child = env
-        .command(&all)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    let token = std::fs::read_to_string(env.data.join("serve-token"))
-        .map(|t| t.trim().to_string())
-        .unwrap_or_default();
-    Server { child, port, token }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {}: body is not JSON ({e}): {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Sends raw bytes, reads one response (Content-Length framed, or to EOF).
-fn raw(port: u16, request: &[u8]) -> Resp {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    // The server may answer (and close) before it has read everything: ignore write errors.
-    let _ = s.write_all(request);
-    let mut r = BufReader::new(s);
-    let mut status_line = String::new();
-    r.read_line(&mut status_line).unwrap();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l).unwrap();
-        let l = l.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':').unwrap();
-        headers.push((k.to_string(), v.trim().to_string()));
-    }
-    let len = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.parse::<usize>().unwrap());
-    let mut body = Vec::new();
-    match len {
-        _ if request.starts_with(b"HEAD ") => {}
-        Some(n) => {
-            body.resize(n, 0);
-            r.read_exact(&mut body).unwrap();
-        }
-        None => {
-            let _ = r.read_to_end(&mut body);
-        }
-    }
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    raw(port, req.as_bytes())
-}
-
-impl Server {
-    fn get(&self, path: &str) -> Resp {
-        let auth = format!("Bearer {}", self.token);
-        get_with(self.port, path, &[("Authorization", &auth)])
-    }
-    fn ok_json(&self, path: &str) -> Value {
-        let r = self.get(path);
-        assert_eq!(
-            r.status,
-            200,
-            "{path}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        r.json()
-    }
-}
-
-fn data_env() -> TestEnv {
-    let env = TestEnv::new();
-    let file = env.file("demo.jsonl", &util::demo_jsonl(1500, 20));
-    env.ok(&["import", file.to_str().unwrap()]);
-    env
-}
 
 /// Ids the CLI lists for these arguments (everything: a limit above the event count).
 fn cli_ids(env: &TestEnv, args: &[&str]) -> Vec<u64> {
@@ -381,11 +239,12 @@ fn auth_missing_wrong_right_rotated_and_no_auth_only_on_loopback() {
         );
     }
     assert_eq!(server.get("/api/events").status, 200);
-    // The page's cookie (what its EventSource sends).
+    // The token is never taken from a cookie (a browser sends cookies to every port of a
+    // host): only the header counts (tests/security_serve.rs has the rest).
     let cookie = format!("other=1; dokku_audit_token={}", server.token);
     assert_eq!(
         get_with(server.port, "/api/events", &[("Cookie", &cookie)]).status,
-        200
+        401
     );
     // Health and the page need no token (they carry no audit data).
     assert_eq!(get_with(server.port, "/api/health", &[]).status, 200);
@@ -614,14 +473,14 @@ fn bad_input_is_a_4xx_json_error_and_the_server_keeps_serving() {
     // HEAD: headers only.
     let head = raw(
         server.port,
-        format!("HEAD /api/events HTTP/1.1\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
+        format!("HEAD /api/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n")
             .as_bytes(),
     );
     assert_eq!(head.status, 200);
     // Keep-alive: two requests on one connection.
     let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.write_all(
-        b"GET /api/health HTTP/1.1\r\n\r\nGET /api/health HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     )
     .unwrap();
     let mut all = String::new();
@@ -665,7 +524,7 @@ fn open_stream(server: &Server, last_event_id: Option<u64>) -> BufReader<TcpStre
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut req = format!(
-        "GET /api/events/stream HTTP/1.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n",
+        "GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n",
         server.token
     );
     if let Some(id) = last_event_id {
@@ -731,7 +590,7 @@ fn stream_delivers_appended_events_and_resumes_without_loss_or_duplicates() {
         .unwrap();
     s.write_all(
         format!(
-            "GET /api/events/stream?last_event_id={} HTTP/1.1\r\nAuthorization: Bearer {}\r\n\r\n",
+            "GET /api/events/stream?last_event_id={} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\r\n",
             first_id + 4,
             server.token
         )
@@ -756,214 +615,6 @@ fn stream_delivers_appended_events_and_resumes_without_loss_or_duplicates() {
     // The list sees the new events at once (they are in the not-yet-indexed tail or indexed).
     let v = server.ok_json("/api/events?app=streamed");
     assert_eq!(v["total"].as_u64(), Some(7));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Headless Chromium through chromedriver (W3C WebDriver over HTTP). Fails if either is missing:
-// CI installs them (.ci/run).
-
-struct Driver {
-    child: Child,
-    port: u16,
-    session: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = wd(
-            self.port,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            None,
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One WebDriver call: JSON in, `value` out.
-fn wd(port: u16, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    // chromedriver keeps the connection open: frame by Content-Length (or chunks).
-    let mut r = BufReader::new(s);
-    let mut head = String::new();
-    let mut len = None;
-    let mut chunked = false;
-    loop {
-        let mut l = String::new();
-        r.read_line(&mut l).map_err(|e| e.to_string())?;
-        if l.trim_end().is_empty() {
-            break;
-        }
-        let lower = l.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            len = v.trim().parse::<usize>().ok();
-        }
-        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
-        head.push_str(&l);
-    }
-    let mut bytes = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).map_err(|e| e.to_string())?;
-            let n = usize::from_str_radix(size.trim(), 16).map_err(|e| e.to_string())?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        bytes.resize(len.unwrap_or(0), 0);
-        r.read_exact(&mut bytes).map_err(|e| e.to_string())?;
-    }
-    let body = String::from_utf8_lossy(&bytes).into_owned();
-    let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
-    if head.starts_with("HTTP/1.1 200") {
-        Ok(v["value"].clone())
-    } else {
-        Err(v.to_string())
-    }
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let chromium = ["chromium", "chromium-browser", "google-chrome"]
-            .iter()
-            .find_map(|b| which(b))
-            .expect("chromium is not installed (apt-get install -y chromium chromium-driver)");
-        let port = free_port();
-        let child =
-            Command::new(which("chromedriver").expect(
-                "chromedriver is not installed (apt-get install -y chromium chromium-driver)",
-            ))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let until = Instant::now() + Duration::from_secs(20);
-        while wd(port, "GET", "/status", None).is_err() {
-            assert!(Instant::now() < until, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let profile = tempfile::tempdir().unwrap();
-        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }
-        }}});
-        let mut driver = Driver {
-            child,
-            port,
-            session: String::new(),
-            _profile: profile,
-        };
-        let v = wd(port, "POST", "/session", Some(caps)).expect("new session");
-        driver.session = v["sessionId"].as_str().unwrap().to_string();
-        driver
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        wd(
-            self.port,
-            method,
-            &format!("/session/{}{path}", self.session),
-            body,
-        )
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
-    fn script(&self, js: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/sync",
-            Some(serde_json::json!({"script": js, "args": []})),
-        )
-    }
-
-    fn wait_for(&self, what: &str, js: &str) -> Value {
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
-            let v = self.script(js);
-            if !v.is_null() && v != Value::Bool(false) {
-                return v;
-            }
-            assert!(Instant::now() < until, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn element(&self, css: &str) -> String {
-        let v = self.call(
-            "POST",
-            "/element",
-            Some(serde_json::json!({"using": "css selector", "value": css})),
-        );
-        v.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap()
-            .to_string()
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let el = self.element(css);
-        self.call(
-            "POST",
-            &format!("/element/{el}/clear"),
-            Some(serde_json::json!({})),
-        );
-        self.call(
-            "POST",
-            &format!("/element/{el}/value"),
-            Some(serde_json::json!({"text": text})),
-        );
-    }
-
-    fn click(&self, css: &str) {
-        let el = self.element(css);
-        self.call(
-            "POST",
-            &format!("/element/{el}/click"),
-            Some(serde_json::json!({})),
-        );
-    }
-}
-
-fn which(name: &str) -> Option<String> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-            .map(|p| p.display().to_string())
-    })
 }
 
 const ROW_IDS: &str = "return Array.from(document.querySelectorAll('#events tbody tr')).map(r => Number(r.dataset.id));";

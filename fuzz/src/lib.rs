@@ -5,11 +5,13 @@
 //! function panics when a property fails; that is what libFuzzer records as a crash.
 
 pub mod hook_args;
+pub mod http_head;
 pub mod line_decode;
 pub mod query_parse;
 pub mod segment_reader;
 
 pub use hook_args::hook_args;
+pub use http_head::http_head;
 pub use line_decode::line_decode;
 pub use query_parse::query_parse;
 pub use segment_reader::segment_reader;

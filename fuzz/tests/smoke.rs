@@ -366,3 +366,79 @@ fn query_parse_smoke() {
     dokku_audit_fuzz::query_parse(&[]);
     eprintln!("query_parse: {n} inputs");
 }
+
+/// A request head from pieces: request lines, header lines (Host and Origin spellings, framing
+/// headers, broken lines), line ends, and now and then noise or a second request behind it.
+fn http_piece(rng: &mut Rng) -> Vec<u8> {
+    const PIECES: &[&str] = &[
+        "GET /api/events?app=a%20b&q=x+y HTTP/1.1",
+        "HEAD /api/events/stream HTTP/1.0",
+        "GET / HTTP/1.1",
+        "POST / HTTP/1.1",
+        "GET http://x/ HTTP/1.1",
+        "GET /%zz HTTP/1.1",
+        "GET / HTTP/2.0",
+        "Host: localhost",
+        "Host: localhost:8787",
+        "Host: LOCALHOST.",
+        "Host: 127.0.0.1:8787",
+        "Host: 127.1",
+        "Host: [::1]:8787",
+        "Host: [::ffff:127.0.0.1]",
+        "Host: [0:0:0:0:0:0:0:1]",
+        "Host: 192.0.2.10",
+        "Host: audit.example.com:443",
+        "Host: rebind.test:8787",
+        "Host: localhost.evil",
+        "Host: user@localhost",
+        "Host: localhost:99999",
+        "Host: [::1",
+        "Origin: http://127.0.0.1:8787",
+        "Origin: http://localhost:3000",
+        "Origin: https://audit.example.com",
+        "Origin: null",
+        "Content-Length: 0",
+        "Content-Length: 38",
+        "Content-Length: 00",
+        "Content-Length: +0",
+        "Content-Length: 0, 0",
+        "Transfer-Encoding: chunked",
+        "Connection: close",
+        "Connection: keep-alive",
+        "X-A: b",
+        "bad header",
+        " folded: x",
+        "",
+    ];
+    match rng.below(10) {
+        0 => rng.texty_upto(12),
+        _ => PIECES[rng.below(PIECES.len())].as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn http_head_smoke() {
+    let mut rng = rng();
+    let n = inputs();
+    for _ in 0..n {
+        let mut data = vec![rng.next() as u8];
+        for _ in 0..rng.below(10) {
+            data.extend_from_slice(&http_piece(&mut rng));
+            data.extend_from_slice(match rng.below(8) {
+                0 => b"\n",
+                1 => b"",
+                _ => b"\r\n",
+            });
+        }
+        if rng.below(2) == 0 {
+            data.extend_from_slice(b"\r\n");
+        }
+        if rng.below(4) == 0 {
+            data.extend_from_slice(b"GET /api/events HTTP/1.1\r\nHost: xy\r\n\r\n");
+        }
+        if rng.below(8) == 0 {
+            mutate(&mut rng, &mut data);
+        }
+        dokku_audit_fuzz::http_head(&data);
+    }
+}

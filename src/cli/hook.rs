@@ -126,20 +126,44 @@ pub fn record_with(
         .parse::<usize>()
         .unwrap_or(1024);
     let owner = Ownership::from_env();
-    let mut locked = LockedState::open(data_dir, &owner, budget).map_err(|e| e.to_string())?;
-    locked.state.expire(&windows);
+    // The state lock is only for attribution: when it cannot be had within the budget (other
+    // triggers hold it on a loaded host), the event is still recorded — built from a snapshot
+    // of the state, marked as such, and spooled if the store is busy too — never dropped.
+    let mut locked = match LockedState::open(data_dir, &owner, budget) {
+        Ok(l) => Some(l),
+        Err(StoreError::LockBusy { .. }) => None,
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut snapshot = None;
+    let state_locked = locked.is_some();
+    let state = match locked.as_mut() {
+        Some(l) => &mut l.state,
+        None => snapshot.insert(state::snapshot(data_dir)),
+    };
+    state.expire(&windows);
     let probes = Probes::default();
     let now_ts = crate::timefmt::format_utc(now);
     let mut capture = Capture {
         source_trigger,
-        state: &mut locked.state,
+        state,
         env,
         windows,
         now_ts: now_ts.clone(),
         deploy_metadata_max,
         probes: &probes,
+        state_locked,
     };
     let mut built = build(&mut capture);
+    let Some(mut locked) = locked else {
+        return record_without_state(
+            data_dir,
+            settings,
+            owner,
+            source_trigger,
+            &mut built,
+            now_ts,
+        );
+    };
     if !built.events.is_empty() {
         let mut opts = settings.store_options().map_err(|e| e.to_string())?;
         opts.lock_timeout = budget.saturating_sub(started.elapsed());
@@ -177,6 +201,46 @@ pub fn record_with(
             .map(|e| format!("recorded, but correlation state not saved: {e}")));
     }
     locked.save().map(|()| None).map_err(|e| e.to_string())
+}
+
+/// Appends (or spools) events built without the state lock; the state is left as it was.
+fn record_without_state(
+    data_dir: &Path,
+    settings: &Settings,
+    owner: Ownership,
+    source_trigger: &'static str,
+    built: &mut crate::event::build::Built,
+    now_ts: String,
+) -> Result<Option<String>, String> {
+    if built.events.is_empty() {
+        return Ok(None);
+    }
+    for ev in built.events.iter_mut() {
+        ev.meta.insert(
+            "correlation_state".into(),
+            serde_json::Value::from("unavailable: built from a snapshot (state lock busy)"),
+        );
+    }
+    let mut opts = settings.store_options().map_err(|e| e.to_string())?;
+    // The budget is spent: one try for the writer lock, then the spool.
+    opts.lock_timeout = Duration::ZERO;
+    let store = Store::new(data_dir, opts, owner);
+    let ctx = AppendContext {
+        now: now_ts,
+        source_trigger: source_trigger.to_string(),
+        actor: ActorStamp::system(),
+    };
+    let how = match store.append(&mut built.events, &ctx) {
+        Ok(_) => "recorded",
+        Err(StoreError::LockBusy { .. }) => {
+            store.spool(&mut built.events).map_err(|e| e.to_string())?;
+            "spooled (the store was busy)"
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(Some(format!(
+        "{how}; the correlation state was busy, so this event was attributed from a snapshot"
+    )))
 }
 
 /// The `report` trigger (`dokku report [APP]`): four-space indented lines.

@@ -1,6 +1,7 @@
-//! `serve [--listen ADDR] [--no-auth] [--threads N]` and `serve --rotate-token`: the read-only
-//! HTTP API and web page (see `src/serve/` and docs/serve.md). Creating the token (first start)
-//! and rotating it record a `maintenance` event that names the token file, never the token.
+//! `serve [--listen ADDR] [--no-auth] [--threads N] [--allow-host NAME]… [--max-per-peer N]` and
+//! `serve --rotate-token`: the read-only HTTP API and web page (see `src/serve/` and
+//! docs/serve.md). Creating the token (first start) and rotating it record a `maintenance` event
+//! that names the token file, never the token.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -23,6 +24,14 @@ pub struct ServeArgs {
     /// Worker threads for requests.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub threads: usize,
+    /// Also answer requests whose Host is NAME (a reverse proxy's name; repeatable). Loopback
+    /// names and the listening address are always answered; any other Host gets a 421.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_host: Vec<String>,
+    /// Open connections allowed from one client address (behind a reverse proxy every client
+    /// shares the proxy's address).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_per_peer: usize,
     /// Replace the token with a new one, print it, and exit (a running server uses it at once).
     #[arg(long)]
     pub rotate_token: bool,
@@ -52,9 +61,21 @@ pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
     if !(1..=1024).contains(&a.threads) {
         return Err(CliError::Usage("--threads must be from 1 to 1024".into()));
     }
+    if !(1..=4096).contains(&a.max_per_peer) {
+        return Err(CliError::Usage(
+            "--max-per-peer must be from 1 to 4096".into(),
+        ));
+    }
     let mut opts = ServeOptions::new(listen);
     opts.no_auth = a.no_auth;
     opts.threads = a.threads;
+    opts.max_per_peer = a.max_per_peer;
+    opts.allow_hosts = a
+        .allow_host
+        .iter()
+        .map(|h| serve::guard::normalize_allowed(h))
+        .collect::<Result<_, _>>()
+        .map_err(CliError::Usage)?;
     let bound = Server::bind(
         opts,
         ctx.data_dir.clone(),

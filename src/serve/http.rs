@@ -1,6 +1,12 @@
 //! HTTP/1.1, the small part of it a read-only API needs: parse one request head (bounded: 16 KiB
 //! and 64 headers, GET and HEAD only, no bodies), decode its query string, write one response.
 //! Everything else is refused with a 4xx JSON error before any handler runs.
+//!
+//! Framing is strict, because a request whose end two parsers see in different places is how
+//! requests are smuggled: a `Transfer-Encoding` header (chunked bodies are not implemented), a
+//! second `Content-Length`, a `Content-Length` that is not only digits or is not zero, and a
+//! second `Host` are all a 400, after which the connection is closed (nothing after such a head
+//! is ever read as a request).
 
 use std::io::{BufRead, Write};
 
@@ -52,7 +58,8 @@ impl HttpError {
 pub struct Request {
     /// `GET` or `HEAD`.
     pub method: String,
-    /// The path, percent-decoded (never contains `?`).
+    /// The path, percent-decoded (the part of the target before its first `?`; a `%3F` in it
+    /// decodes to `?`).
     pub path: String,
     /// The raw query string (after `?`), undecoded.
     pub query: String,
@@ -60,6 +67,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// HTTP/1.1 without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`.
     pub keep_alive: bool,
+    /// `HTTP/1.1` (else `HTTP/1.0`).
+    pub http11: bool,
 }
 
 impl Request {
@@ -171,20 +180,15 @@ fn parse_head(head: &[u8]) -> Result<Request, HttpError> {
             format!("method {method} not allowed: the API is read-only (GET, HEAD)"),
         ));
     }
+    check_framing(&headers)?;
     let mut req = Request {
         method: method.to_string(),
         path: String::new(),
         query: String::new(),
         keep_alive: false,
+        http11,
         headers,
     };
-    let has_body = req.header("transfer-encoding").is_some()
-        || req
-            .header("content-length")
-            .is_some_and(|v| v.trim() != "0");
-    if has_body {
-        return Err(HttpError::bad("requests must not have a body"));
-    }
     let connection = req
         .header("connection")
         .map(str::to_ascii_lowercase)
@@ -204,6 +208,37 @@ fn parse_head(head: &[u8]) -> Result<Request, HttpError> {
     req.path = path;
     req.query = query.to_string();
     Ok(req)
+}
+
+/// The framing rules of the module documentation: no body, and exactly one way to see that.
+fn check_framing(headers: &[(String, String)]) -> Result<(), HttpError> {
+    let mut content_length = None;
+    let mut host = false;
+    for (name, value) in headers {
+        match name.as_str() {
+            "transfer-encoding" => {
+                return Err(HttpError::bad(
+                    "Transfer-Encoding is not accepted: requests have no body",
+                ))
+            }
+            "content-length" => {
+                if content_length.replace(value).is_some() {
+                    return Err(HttpError::bad("more than one Content-Length header"));
+                }
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(HttpError::bad("Content-Length must be a number"));
+                }
+                if value.bytes().any(|b| b != b'0') {
+                    return Err(HttpError::bad("requests must not have a body"));
+                }
+            }
+            "host" if std::mem::replace(&mut host, true) => {
+                return Err(HttpError::bad("more than one Host header"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Decodes `%XX` escapes (and `+` as a space in query strings). `None` for a broken escape or
@@ -293,8 +328,10 @@ pub fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        403 => "Forbidden",
         408 => "Request Timeout",
         414 => "URI Too Long",
+        421 => "Misdirected Request",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -380,6 +417,30 @@ mod tests {
         assert_eq!(status(&format!("GET / HTTP/1.1\r\n{many}\r\n")), 431);
         assert!(matches!(read(""), ReadOutcome::Closed));
         assert_eq!(status("GET / HTTP/1.1\r\nHost: x"), 400);
+    }
+
+    #[test]
+    fn framing_is_unambiguous() {
+        let status = |s: &str| match read(s) {
+            ReadOutcome::Bad(e) => e.status,
+            ReadOutcome::Request(_) => 200,
+            ReadOutcome::Closed => 0,
+        };
+        let with = |h: &str| status(&format!("GET / HTTP/1.1\r\nHost: x\r\n{h}\r\n"));
+        assert_eq!(with("Content-Length: 0\r\n"), 200);
+        assert_eq!(with("Content-Length: 000\r\n"), 200);
+        assert_eq!(with("Content-Length: 0\r\nContent-Length: 38\r\n"), 400);
+        assert_eq!(with("Content-Length: 0\r\nContent-Length: 0\r\n"), 400);
+        assert_eq!(
+            with("Content-Length: 0\r\nTransfer-Encoding: chunked\r\n"),
+            400
+        );
+        assert_eq!(with("Transfer-Encoding: chunked\r\n"), 400);
+        assert_eq!(with("Transfer-Encoding: identity\r\n"), 400);
+        for cl in ["+0", "-0", "0x0", "0 0", "", "0,0", "1"] {
+            assert_eq!(with(&format!("Content-Length: {cl}\r\n")), 400, "{cl:?}");
+        }
+        assert_eq!(with("Host: y\r\n"), 400);
     }
 
     #[test]

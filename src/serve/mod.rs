@@ -1,14 +1,18 @@
 //! `serve`: a read-only HTTP API and web page over the store (issue 8).
 //!
-//! A small HTTP/1.1 server on `std::net`, without an async runtime or an HTTP crate: one thread
-//! accepts connections and hands them to a fixed pool of worker threads through a bounded queue
-//! (when it is full, the connection gets a 503 at once); server-sent event streams get a thread
-//! each, outside the pool, up to a cap. Connections are kept alive only while no other
-//! connection waits, so a few idle clients cannot starve the pool; every socket has read and
-//! write timeouts; request heads are bounded (see [`http`]). Nothing here is reachable from the
-//! trigger path: `hook` never parses the command line that would select `serve`.
+//! A small HTTP/1.1 server on `std::net`, without an async runtime or an HTTP crate. One thread
+//! accepts connections and admits each one only under two caps, connections per client address
+//! and in all (past either it answers 503 at once and closes, spending no thread on it); every
+//! admitted connection gets a small thread of its own that reads its request heads (one deadline
+//! for a whole head) and checks `Host`/`Origin`; only complete, checked requests reach the fixed
+//! pool of `--threads` workers, through a bounded queue (full: 503). So slow clients cannot
+//! starve the handlers. Server-sent event streams get a thread each, outside the pool, up to a
+//! cap. Nothing here is reachable from the trigger path: `hook` never parses the command line
+//! that would select `serve`.
 //!
 //! - [`http`]: request parsing, response writing
+//! - [`conn`]: one connection: head deadline, checks, hand-off to the workers
+//! - [`guard`]: the Host/Origin rules (DNS rebinding) and the per-peer cap
 //! - [`api`]: routes, parameters → [`crate::query::list::ListQuery`]
 //! - [`stream`]: `GET /api/events/stream`
 //! - [`token`]: the bearer token file
@@ -16,19 +20,20 @@
 
 pub mod api;
 pub mod cache;
+pub mod conn;
+pub mod guard;
 pub mod http;
 pub mod stream;
 pub mod token;
 
-use std::io::BufReader;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{HttpError, ReadOutcome, Request, Response};
+use http::{HttpError, Request, Response};
 
 use crate::clock::Clock;
 use crate::store::{Ownership, Store, StoreOptions};
@@ -73,6 +78,13 @@ pub struct ServeOptions {
     pub queue: usize,
     /// Concurrent event streams.
     pub max_streams: usize,
+    /// Open connections from one client address (event streams not counted).
+    pub max_per_peer: usize,
+    /// Open connections in all (event streams not counted).
+    pub max_connections: usize,
+    /// Host names besides the loopback ones and the bound address that requests may carry in
+    /// `Host` (a reverse proxy's), checked with [`guard::normalize_allowed`].
+    pub allow_hosts: Vec<String>,
 }
 
 impl ServeOptions {
@@ -84,12 +96,13 @@ impl ServeOptions {
             threads: 16,
             queue: 256,
             max_streams: 64,
+            max_per_peer: 32,
+            max_connections: 1024,
+            allow_hosts: Vec::new(),
         }
     }
 }
 
-/// How long a request head may take to arrive, and how long a kept-alive connection may idle.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a response write may block.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -101,7 +114,7 @@ pub struct Shared {
     /// "Now", for relative times.
     pub clock: Clock,
     auth: bool,
-    waiting: AtomicUsize,
+    hosts: guard::HostPolicy,
     streams: AtomicUsize,
     max_streams: usize,
     stop: AtomicBool,
@@ -119,13 +132,13 @@ impl Shared {
         )
     }
 
-    /// Checks the bearer token (Authorization header, or the page's cookie).
+    /// Checks the bearer token (the Authorization header; never a cookie: a browser would send
+    /// one to every other port of the host too).
     pub fn authorize(&self, req: &Request) -> Result<(), HttpError> {
         if !self.auth {
             return Ok(());
         }
-        let Some(given) = token::presented(req.header("authorization"), req.header("cookie"))
-        else {
+        let Some(given) = token::presented(req.header("authorization")) else {
             return Err(HttpError::new(
                 401,
                 "missing bearer token (Authorization: Bearer <token from the serve-token file>)",
@@ -178,7 +191,7 @@ impl Server {
             store_options,
             clock,
             auth: !opts.no_auth,
-            waiting: AtomicUsize::new(0),
+            hosts: guard::HostPolicy::new(opts.listen, &opts.allow_hosts),
             streams: AtomicUsize::new(0),
             max_streams: opts.max_streams,
             stop: AtomicBool::new(false),
@@ -211,87 +224,53 @@ impl Server {
 
     /// Serves until the process ends.
     pub fn run(self) -> Result<(), ServeError> {
-        let (tx, rx) = sync_channel::<TcpStream>(self.opts.queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        let (jobs, rx) = sync_channel::<conn::Job>(self.opts.queue.max(1));
+        let rx: conn::JobQueue = Arc::new(Mutex::new(rx));
         for i in 0..self.opts.threads.max(1) {
             let rx = Arc::clone(&rx);
             let shared = Arc::clone(&self.shared);
             std::thread::Builder::new()
                 .name(format!("serve-{i}"))
-                .spawn(move || worker(&shared, &rx))
+                .spawn(move || conn::worker(&shared, &rx))
                 .map_err(ServeError::Thread)?;
         }
-        for conn in self.listener.incoming() {
-            let Ok(conn) = conn else {
+        let peers = Arc::new(guard::Peers::new(
+            self.opts.max_per_peer,
+            self.opts.max_connections,
+        ));
+        for accepted in self.listener.incoming() {
+            let Ok(stream) = accepted else {
                 // EMFILE and the like: back off a little instead of spinning.
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             };
-            self.shared.waiting.fetch_add(1, Ordering::SeqCst);
-            match tx.try_send(conn) {
-                Ok(()) => {}
-                Err(TrySendError::Full(mut conn)) | Err(TrySendError::Disconnected(mut conn)) => {
-                    self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
-                    let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
-                    let busy = HttpError::new(503, "server busy: try again");
-                    let _ = http::write_response(&mut conn, &busy.response(), false, false);
+            let Ok(peer) = stream.peer_addr() else {
+                continue;
+            };
+            let admitted = match peers.admit(peer.ip()) {
+                Ok(a) => a,
+                Err(guard::Refused::PerPeer) => {
+                    conn::turn_away(stream, "too many connections from your address: try again");
+                    continue;
                 }
+                Err(guard::Refused::Total) => {
+                    conn::turn_away(stream, "server busy: try again");
+                    continue;
+                }
+            };
+            let shared = Arc::clone(&self.shared);
+            let jobs = jobs.clone();
+            let spawned = std::thread::Builder::new()
+                .name("serve-conn".into())
+                .stack_size(conn::CONNECTION_STACK)
+                .spawn(move || conn::serve(&shared, &jobs, stream, admitted));
+            if let Err(e) = spawned {
+                // The socket went with the closure: the client sees a close.
+                eprintln!("dokku-audit serve: error: cannot start a connection thread: {e}");
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
         Ok(())
-    }
-}
-
-fn worker(shared: &Arc<Shared>, rx: &Mutex<Receiver<TcpStream>>) {
-    loop {
-        let conn = match rx.lock() {
-            Ok(guard) => match guard.recv() {
-                Ok(c) => c,
-                Err(_) => return,
-            },
-            Err(_) => return,
-        };
-        shared.waiting.fetch_sub(1, Ordering::SeqCst);
-        // A bug in a handler must not take a worker away from the pool.
-        let shared2 = Arc::clone(shared);
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            connection(&shared2, conn)
-        }));
-    }
-}
-
-/// Serves the requests of one connection.
-fn connection(shared: &Arc<Shared>, conn: TcpStream) {
-    let _ = conn.set_read_timeout(Some(READ_TIMEOUT));
-    let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
-    let _ = conn.set_nodelay(true);
-    let Ok(read_half) = conn.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(4096, read_half);
-    let mut writer = conn;
-    loop {
-        let req = match http::read_request(&mut reader) {
-            ReadOutcome::Closed => return,
-            ReadOutcome::Bad(e) => {
-                let _ = http::write_response(&mut writer, &e.response(), false, false);
-                return;
-            }
-            ReadOutcome::Request(r) => r,
-        };
-        if req.path == "/api/events/stream" {
-            start_stream(shared, &req, writer);
-            return;
-        }
-        let resp = match api::route(shared, &req) {
-            Ok(r) => r,
-            Err(e) => e.response(),
-        };
-        let keep_alive = req.keep_alive && shared.waiting.load(Ordering::SeqCst) == 0;
-        let head_only = req.method == "HEAD";
-        if http::write_response(&mut writer, &resp, head_only, keep_alive).is_err() || !keep_alive {
-            return;
-        }
     }
 }
 
@@ -303,15 +282,6 @@ fn start_stream(shared: &Arc<Shared>, req: &Request, mut conn: TcpStream) {
     if let Err(e) = shared.authorize(req) {
         return fail(&mut conn, e);
     }
-    let after = match stream::start_after(shared, req) {
-        Ok(a) => a,
-        Err(e) => return fail(&mut conn, e),
-    };
-    if req.method == "HEAD" {
-        let resp = Response::bytes(200, "text/event-stream; charset=utf-8", Vec::new());
-        let _ = http::write_response(&mut conn, &resp, true, false);
-        return;
-    }
     let n = shared.streams.fetch_add(1, Ordering::SeqCst);
     if n >= shared.max_streams {
         shared.streams.fetch_sub(1, Ordering::SeqCst);
@@ -321,12 +291,27 @@ fn start_stream(shared: &Arc<Shared>, req: &Request, mut conn: TcpStream) {
         );
     }
     let s = Arc::clone(shared);
+    let req = req.clone();
+    // Where the stream starts is looked up on the stream's thread (it reads the store; the
+    // connection thread has a small stack).
     let spawned = std::thread::Builder::new()
         .name("serve-stream".into())
         .spawn(move || {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                stream::run(&s, conn, after)
-            }));
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                    || match stream::start_after(&s, &req) {
+                        Err(e) => fail(&mut conn, e),
+                        Ok(_) if req.method == "HEAD" => {
+                            let resp = Response::bytes(
+                                200,
+                                "text/event-stream; charset=utf-8",
+                                Vec::new(),
+                            );
+                            let _ = http::write_response(&mut conn, &resp, true, false);
+                        }
+                        Ok(after) => stream::run(&s, conn, after),
+                    },
+                ));
             s.streams.fetch_sub(1, Ordering::SeqCst);
         });
     if spawned.is_err() {

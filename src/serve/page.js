@@ -1,6 +1,9 @@
 // The dokku-audit page: filters → GET /api/events, a detail view (GET /api/events/{id}) with
-// before → after changes, and live updates from GET /api/events/stream (EventSource).
+// before → after changes, and live updates from GET /api/events/stream (read with fetch, so that
+// it carries the Authorization header as every other request does).
 // Every text from an event goes through textContent: nothing is ever parsed as HTML.
+// The token lives in this tab only (sessionStorage), never in a cookie: a browser sends a cookie
+// to every port of the host, so any other local service would receive it.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -10,24 +13,26 @@
   let page = 1;
   let pages = 0;
   let selected = null;
-  let source = null;
+  let live = null; // the AbortController of the open stream
+  let liveRetry = null;
+  let lastEventId = null;
   let reloadTimer = null;
   let fresh = new Set();
 
   function setToken(t) {
     token = t.trim();
     sessionStorage.setItem("dokku_audit_token", token);
-    // EventSource cannot send headers: the same token goes in a same-site cookie for it.
-    document.cookie = "dokku_audit_token=" + encodeURIComponent(token) + "; path=/api; SameSite=Strict";
   }
+
+  // Earlier versions kept the token in a cookie (path /api, not visible from here): expire any
+  // left over, so the browser stops sending it to other ports.
+  document.cookie = "dokku_audit_token=; path=/api; max-age=0; SameSite=Strict";
 
   // A token handed over in the fragment (#token=…) never reaches a server or a log.
   const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
   if (m) {
     setToken(decodeURIComponent(m[1]));
     history.replaceState(null, "", location.pathname + location.search);
-  } else if (token) {
-    setToken(token);
   }
 
   function showError(text) {
@@ -150,22 +155,69 @@
     $("detail").hidden = false;
   }
 
+  function setLive(on) {
+    $("live").textContent = on ? "live" : "live: reconnecting";
+    $("live").className = on ? "live on" : "live off";
+  }
+
+  // Server-sent events over fetch: `id:` and `data:` lines, a blank line ends a message.
+  function onMessage(block) {
+    let id = null;
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("id:")) id = line.slice(3).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (id !== null) lastEventId = id;
+    if (!data.length) return;
+    try { fresh.add(JSON.parse(data.join("\n")).id); } catch (e) { return; }
+    // Only the first page changes when an event arrives (newest first).
+    if (page === 1) reloadSoon();
+  }
+
+  async function readStream(ctl) {
+    const headers = token ? { Authorization: "Bearer " + token } : {};
+    // A reconnect resumes after the last event seen: nothing lost, nothing repeated.
+    if (lastEventId !== null) headers["Last-Event-ID"] = lastEventId;
+    const resp = await fetch("/api/events/stream", { headers: headers, cache: "no-store", signal: ctl.signal });
+    if (resp.status === 401) {
+      $("auth").hidden = false;
+      return false;
+    }
+    if (!resp.ok || !resp.body) throw new Error("HTTP " + resp.status);
+    setLive(true);
+    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) return true;
+      buf += chunk.value;
+      let end;
+      while ((end = buf.indexOf("\n\n")) !== -1) {
+        onMessage(buf.slice(0, end));
+        buf = buf.slice(end + 2);
+      }
+    }
+  }
+
   function startLive() {
-    if (source) return;
-    source = new EventSource("/api/events/stream");
-    source.onopen = () => {
-      $("live").textContent = "live";
-      $("live").className = "live on";
-    };
-    source.onerror = () => {
-      $("live").textContent = "live: reconnecting";
-      $("live").className = "live off";
-    };
-    source.onmessage = (msg) => {
-      try { fresh.add(JSON.parse(msg.data).id); } catch (e) { return; }
-      // Only the first page changes when an event arrives (newest first).
-      if (page === 1) reloadSoon();
-    };
+    if (live) return;
+    clearTimeout(liveRetry);
+    const ctl = new AbortController();
+    live = ctl;
+    readStream(ctl).catch(() => true).then((retry) => {
+      if (live !== ctl) return; // stopped or replaced
+      live = null;
+      setLive(false);
+      if (retry) liveRetry = setTimeout(startLive, 2000);
+    });
+  }
+
+  function stopLive() {
+    const ctl = live;
+    live = null;
+    clearTimeout(liveRetry);
+    if (ctl) ctl.abort();
   }
 
   $("filters").addEventListener("submit", (e) => {
@@ -182,7 +234,7 @@
   $("auth-form").addEventListener("submit", (e) => {
     e.preventDefault();
     setToken($("token").value);
-    if (source) { source.close(); source = null; }
+    stopLive();
     load();
   });
   load();

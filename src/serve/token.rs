@@ -84,18 +84,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// The bearer token of an `Authorization` header value, or of the `dokku_audit_token` cookie
-/// (what the page sets so that its EventSource, which cannot send headers, is authorised).
-pub fn presented<'a>(authorization: Option<&'a str>, cookie: Option<&'a str>) -> Option<&'a str> {
-    if let Some(a) = authorization {
-        let (scheme, rest) = a.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim());
-    }
-    cookie?
-        .split(';')
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == "dokku_audit_token")
-        .map(|(_, v)| v.trim())
+/// The bearer token of an `Authorization` header value. Only the header: a cookie would be sent
+/// by the browser to every other port on the same host name as well (cookies ignore ports), so
+/// the page keeps the token in the tab and sends the header, its event stream included.
+pub fn presented(authorization: Option<&str>) -> Option<&str> {
+    let (scheme, rest) = authorization?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
 #[cfg(test)]
@@ -120,8 +114,9 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
-        assert_eq!(presented(Some("Bearer xyz"), None), Some("xyz"));
-        assert_eq!(presented(Some("Basic xyz"), None), None);
-        assert_eq!(presented(None, Some("a=b; dokku_audit_token=q")), Some("q"));
+        assert_eq!(presented(Some("Bearer xyz")), Some("xyz"));
+        assert_eq!(presented(Some("bearer  xyz ")), Some("xyz"));
+        assert_eq!(presented(Some("Basic xyz")), None);
+        assert_eq!(presented(None), None);
     }
 }

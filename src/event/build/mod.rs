@@ -142,6 +142,9 @@ pub struct Capture<'a> {
     pub deploy_metadata_max: usize,
     /// Lazily probed facts.
     pub probes: &'a Probes,
+    /// The state is held under its lock and will be saved: only then are ended commands swept
+    /// (from a snapshot, their owed events would be written again by the next trigger).
+    pub state_locked: bool,
 }
 
 /// The events built, plus which of them the state must learn the ids of after the append.
@@ -393,7 +396,11 @@ impl Capture<'_> {
     /// (appended last), and the trigger's own, stamped with its command's actor and
     /// correlation id.
     pub fn build(&mut self, hook: &Hook) -> Built {
-        let swept = self.sweep();
+        let swept = if self.state_locked {
+            self.sweep()
+        } else {
+            Vec::new()
+        };
         if !matches!(hook, Hook::UserAuth { .. }) {
             self.dokku_command(None);
         }
@@ -431,7 +438,10 @@ impl Capture<'_> {
                 app,
                 source_type,
                 metadata,
-            } => self.deploy_source_set(app, source_type, metadata),
+            } => {
+                let redacted = redact::redact_free_text(source_type);
+                self.deploy_source_set(app, redacted.as_deref().unwrap_or(source_type), metadata)
+            }
             Hook::PostDeploy {
                 app,
                 port,
@@ -447,7 +457,10 @@ impl Capture<'_> {
                 self.state.builds.push(BuildRecord {
                     app: app.clone(),
                     build_id: build_id.clone(),
-                    source: source.clone(),
+                    // A build source may be a URL: credentials never reach the state.
+                    source: source
+                        .as_deref()
+                        .map(|s| redact::redact_free_text(s).unwrap_or_else(|| s.to_string())),
                     failure_recorded: false,
                     at: self.windows.now,
                 });
@@ -514,6 +527,7 @@ mod tests {
                 now_ts: "2026-04-08T20:00:00Z".into(),
                 deploy_metadata_max: 1024,
                 probes: &probes,
+                state_locked: true,
             };
             let tokens: Vec<String> = [sub, "a", "https://u:CANARY@h.io/a.git"]
                 .iter()
