@@ -56,8 +56,42 @@ impl LockedState {
     /// Writes the state back (temp file + rename).
     pub fn save(&self) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(&self.state).unwrap_or_default();
-        fsutil::write_replace(&self.path, &bytes, &self.owner, false)
+        fsutil::write_replace(&self.path, &bytes, &self.owner, false)?;
+        // The marker tells a read-only command's user-auth (which takes no lock) that a
+        // `dokku` command may have ended and be owed an event (crate::event::command).
+        let marker = self.path.with_file_name(OPEN_COMMANDS);
+        let exists = marker.symlink_metadata().is_ok();
+        if self.state.dokku_commands.is_empty() {
+            if exists {
+                fsutil::remove_file(&marker)
+                    .or_else(ignore_not_found)
+                    .map_err(StoreError::io("remove", &marker))?;
+            }
+        } else if !exists {
+            fsutil::write_replace(&marker, b"", &self.owner, false)?;
+        }
+        Ok(())
     }
+}
+
+/// The marker file: present while the state holds `dokku` commands in flight.
+const OPEN_COMMANDS: &str = "open-commands";
+
+fn ignore_not_found(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Whether `dokku` commands are in flight (one `lstat`, no lock): a read-only command's
+/// `user-auth` then takes the lock to sweep the ones that have ended.
+pub fn has_open_commands(data_dir: &Path) -> bool {
+    state_dir(data_dir)
+        .join(OPEN_COMMANDS)
+        .symlink_metadata()
+        .is_ok()
 }
 
 fn read(path: &Path) -> CorrelationState {

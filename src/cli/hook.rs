@@ -93,7 +93,7 @@ fn record(
 ) -> Result<Option<String>, String> {
     let hook = Hook::parse(trigger, args).map_err(|e| e.to_string())?;
     let env = HookEnv::from_process();
-    if crate::event::build::records_nothing(&hook, &env) {
+    if crate::event::build::records_nothing(&hook, &env) && !state::has_open_commands(data_dir) {
         return Ok(None);
     }
     record_with(trigger.name(), &env, data_dir, settings, |c| c.build(&hook))
@@ -135,6 +135,7 @@ pub fn record_with(
         Err(e) => return Err(e.to_string()),
     };
     let mut snapshot = None;
+    let state_locked = locked.is_some();
     let state = match locked.as_mut() {
         Some(l) => &mut l.state,
         None => snapshot.insert(state::snapshot(data_dir)),
@@ -150,6 +151,7 @@ pub fn record_with(
         now_ts: now_ts.clone(),
         deploy_metadata_max,
         probes: &probes,
+        state_locked,
     };
     let mut built = build(&mut capture);
     let Some(mut locked) = locked else {

@@ -29,7 +29,8 @@ pub struct LastDeploysArgs {
     /// Only this app.
     #[arg(long)]
     pub app: Option<String>,
-    /// Only this classification (`source_deploy`, `release_only`, `deploy_failed`).
+    /// Only this classification (`source_deploy`, `release_only`, `deploy_failed`,
+    /// `app_rebuild`).
     #[arg(long)]
     pub classification: Option<String>,
     #[command(flatten)]

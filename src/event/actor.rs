@@ -164,7 +164,7 @@ pub fn actor_label(
 /// The uid of a process from `/proc/<pid>/status` (real uid, first field of `Uid:`); for
 /// `self` the effective uid (second field).
 fn proc_uid(pid: &str) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let status = std::fs::read_to_string(super::procfs::root().join(pid).join("status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
     let mut fields = line.split_whitespace().skip(1);
     let real = fields.next()?;
@@ -186,7 +186,7 @@ fn proc_ppid(pid: u32) -> Option<u32> {
 /// `/etc/passwd`, read once per process (the process-tree walk looks up several uids).
 fn passwd() -> &'static str {
     static PASSWD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PASSWD.get_or_init(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default())
+    PASSWD.get_or_init(|| std::fs::read_to_string(super::procfs::passwd_path()).unwrap_or_default())
 }
 
 /// A user name from `/etc/passwd`.

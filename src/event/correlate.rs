@@ -189,6 +189,9 @@ pub struct CorrelationState {
     /// Per-app memory.
     #[serde(default)]
     pub apps: BTreeMap<String, AppMemory>,
+    /// The `dokku` commands in flight, by `DOKKU_PID` (crate::event::command).
+    #[serde(default)]
+    pub dokku_commands: BTreeMap<String, super::command::DokkuCommand>,
 }
 
 /// Key of a pending deploy: the app and the `DOKKU_PID` that opened it, so that deploys of one
@@ -237,6 +240,7 @@ impl CorrelationState {
         self.runs.retain(|r| r.at >= cut);
         self.builds.retain(|b| b.at >= cut);
         self.renames.retain(|r| r.at >= cut);
+        self.dokku_commands.retain(|_, c| c.started >= cut);
         let deploy_cut = w.now - w.deploy_expiry;
         self.deploys.retain(|_, d| d.first_seen >= deploy_cut);
     }

@@ -4,5 +4,8 @@
 
 pub mod actor;
 pub mod build;
+pub mod command;
 pub mod correlate;
+pub mod identity;
+pub mod procfs;
 pub mod redact;

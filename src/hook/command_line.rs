@@ -7,6 +7,13 @@
 /// commands arrive: `git-receive-pack '/home/dokku/app.git'`) is split on runs of spaces; empty
 /// tokens are dropped.
 pub fn tokenise(args: &[String]) -> Vec<String> {
+    let restored;
+    let args = if args.iter().any(|a| a == "run" || a == "run:detached") {
+        restored = restore_env_flags(args);
+        &restored
+    } else {
+        args
+    };
     if args.len() == 1 && args[0].contains(' ') {
         return args[0]
             .split(' ')
@@ -15,6 +22,20 @@ pub fn tokenise(args: &[String]) -> Vec<String> {
             .collect();
     }
     args.iter().filter(|t| !t.is_empty()).cloned().collect()
+}
+
+/// Dokku's `run` argument parsing blanks `-e`/`--env` in place (`run APP "" K=V CMD`): an empty
+/// token directly before a `K=V` token is put back as `-e` (the two spellings
+/// cannot be told apart; the `DOKKU_PID` command line could, but the flag's meaning is the
+/// same). Other empty tokens are left for the caller.
+pub fn restore_env_flags(args: &[String]) -> Vec<String> {
+    let mut out = args.to_vec();
+    for i in 0..out.len().saturating_sub(1) {
+        if out[i].is_empty() && out[i + 1].contains('=') && !out[i + 1].starts_with('-') {
+            out[i] = "-e".into();
+        }
+    }
+    out
 }
 
 /// One parsed invocation.

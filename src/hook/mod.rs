@@ -6,6 +6,9 @@
 //! accept the simpler shapes the old plugin's tests used where they differ.
 
 pub mod command_line;
+mod env;
+
+pub use env::HookEnv;
 
 use std::ffi::OsString;
 
@@ -136,50 +139,6 @@ pub enum HookError {
     /// A required argument is missing or empty.
     #[error("missing {0}")]
     Missing(&'static str),
-}
-
-/// The environment Dokku gives every trigger, as far as auditing cares.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HookEnv {
-    /// `DOKKU_PID`: shared by every trigger of one `dokku` invocation (nested ones included).
-    pub dokku_pid: Option<String>,
-    /// `DOKKU_BUILD_ID`: ties build and deploy steps together (Dokku ≥ 0.38).
-    pub build_id: Option<String>,
-    /// `DOKKU_APP_NAME`: a leading `--app APP`, which never reaches `user-auth`'s argv.
-    pub app_name: Option<String>,
-    /// `FINGERPRINT`: the SSH key fingerprint sshcommand sets.
-    pub fingerprint: Option<String>,
-    /// The client address: first field of `SSH_CONNECTION`, else of `SSH_CLIENT`.
-    pub client_address: Option<String>,
-    /// `DOKKU_ROOT` (default `/home/dokku`).
-    pub dokku_root: String,
-    /// `DOKKU_LIB_ROOT` (default `/var/lib/dokku`).
-    pub dokku_lib_root: String,
-}
-
-fn env_non_empty(name: &str) -> Option<String> {
-    std::env::var_os(name)
-        .map(|v| v.to_string_lossy().into_owned())
-        .filter(|v| !v.is_empty())
-}
-
-impl HookEnv {
-    /// Reads the process environment.
-    pub fn from_process() -> HookEnv {
-        let client_address = env_non_empty("SSH_CONNECTION")
-            .or_else(|| env_non_empty("SSH_CLIENT"))
-            .and_then(|c| c.split_whitespace().next().map(str::to_string));
-        HookEnv {
-            dokku_pid: env_non_empty("DOKKU_PID"),
-            build_id: env_non_empty("DOKKU_BUILD_ID"),
-            app_name: env_non_empty("DOKKU_APP_NAME"),
-            fingerprint: env_non_empty("FINGERPRINT"),
-            client_address,
-            dokku_root: env_non_empty("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into()),
-            dokku_lib_root: env_non_empty("DOKKU_LIB_ROOT")
-                .unwrap_or_else(|| "/var/lib/dokku".into()),
-        }
-    }
 }
 
 /// A trigger call, parsed.
@@ -443,7 +402,7 @@ impl Hook {
                 Hook::SchedulerRun {
                     app,
                     env_keys,
-                    args,
+                    args: command_line::restore_env_flags(&args),
                 }
             }
             Trigger::SchedulerEnter => Hook::SchedulerEnter {
@@ -542,6 +501,25 @@ mod tests {
         // cron: `SCHED APP 0 -- fields…`
         let h = Hook::parse(Trigger::SchedulerRun, &s(&["d", "app", "0", "--", "rake"])).unwrap();
         assert!(matches!(h, Hook::SchedulerRun { args, .. } if args == s(&["rake"])));
+    }
+
+    #[test]
+    fn run_env_flags_blanked_by_dokku_are_restored() {
+        // user-auth: `run APP "" K=V CMD` (Dokku blanks -e in place).
+        let h = Hook::parse(
+            Trigger::UserAuth,
+            &s(&["dokku", "alice", "run", "app", "", "DB_PASS=x", "env"]),
+        )
+        .unwrap();
+        assert!(matches!(h, Hook::UserAuth { tokens, .. }
+            if tokens == s(&["run", "app", "-e", "DB_PASS=x", "env"])));
+        let h = Hook::parse(
+            Trigger::SchedulerRun,
+            &s(&["docker-local", "app", "0", "--", "", "DB_PASS=x", "env"]),
+        )
+        .unwrap();
+        assert!(matches!(h, Hook::SchedulerRun { args, .. }
+            if args == s(&["-e", "DB_PASS=x", "env"])));
     }
 
     #[test]

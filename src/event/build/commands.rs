@@ -92,9 +92,12 @@ impl Capture<'_> {
             "command",
             "run",
             "dokku_run",
-            "dokku run scheduled".into(),
+            "dokku run started".into(),
             meta,
         );
+        // Not success: that is for the exit event (scheduler-post-run), or the sweep's
+        // "ended without an exit status".
+        spec.status = "started";
         spec.correlation_id = Some(correlation.clone());
         let event = self.event(spec, &who);
         self.state.runs.push(PendingRun {

@@ -77,7 +77,25 @@ impl Capture<'_> {
         id
     }
 
+    /// The command whose rebuild this deploy is (`apps:rename`, `apps:clone`), if any.
+    fn rebuild_cause(&self) -> Option<String> {
+        self.command_subcommand()
+            .filter(|s| matches!(*s, "apps:rename" | "apps:clone"))
+            .map(str::to_string)
+    }
+
     pub(super) fn receive_app(&mut self, app: &str, rev: Option<&str>) -> Built {
+        if let Some(cause) = self.rebuild_cause() {
+            // Not received source: the renamed/cloned app is rebuilt from what it had.
+            self.upsert_pending(
+                app,
+                None,
+                false,
+                rev,
+                obj(vec![("rebuild_of", cause.into())]),
+            );
+            return Built::default();
+        }
         let who = self.follow_on(app, "deploy-receive");
         let inferred = Self::inferred_source_type(who.via.as_deref());
         let correlation = self.upsert_pending(
@@ -191,9 +209,15 @@ impl Capture<'_> {
         let who = self.follow_on(app, "deploy-finish");
         let pending = self.take_pending(app);
         let previous = self.state.apps.get(app).and_then(|m| m.last_finish.clone());
-        let (classification, message) = match pending {
-            Some(_) => ("source_deploy", "source deploy finished"),
-            None => ("release_only", "release-only deploy finished"),
+        let cause = self.rebuild_cause();
+        let rebuild_message;
+        let (classification, message) = match (&pending, &cause) {
+            (_, Some(c)) => {
+                rebuild_message = format!("app rebuilt by {c}");
+                ("app_rebuild", rebuild_message.as_str())
+            }
+            (Some(_), None) => ("source_deploy", "source deploy finished"),
+            (None, None) => ("release_only", "release-only deploy finished"),
         };
         let source_type = pending.as_ref().and_then(|p| p.source_type.clone());
         let rev = pending.as_ref().and_then(|p| p.rev.clone());
@@ -221,6 +245,9 @@ impl Capture<'_> {
         }
         if let Some(b) = &self.env.build_id {
             meta.insert("build_id".into(), b.clone().into());
+        }
+        if let Some(c) = &cause {
+            meta.insert("caused_by".into(), c.clone().into());
         }
         let correlation_id = pending.as_ref().map(|p| p.correlation_id.clone());
         let mut spec = Spec::new(

@@ -23,9 +23,12 @@ use crate::hook::command_line::{self, Invocation};
 use crate::hook::{Hook, HookEnv};
 use crate::record::Event;
 
+mod apps;
+pub use apps::records_nothing;
 mod changes;
 mod commands;
 mod deploy;
+mod pid;
 mod user_auth;
 
 /// Things a trigger may need that cost a file read: probed at most once, only when needed.
@@ -139,6 +142,9 @@ pub struct Capture<'a> {
     pub deploy_metadata_max: usize,
     /// Lazily probed facts.
     pub probes: &'a Probes,
+    /// The state is held under its lock and will be saved: only then are ended commands swept
+    /// (from a snapshot, their owed events would be written again by the next trigger).
+    pub state_locked: bool,
 }
 
 /// The events built, plus which of them the state must learn the ids of after the append.
@@ -156,6 +162,22 @@ impl Built {
             events: vec![event],
             ..Default::default()
         }
+    }
+
+    /// Puts `events` (which happened earlier) before the built ones.
+    fn prepend(&mut self, events: Vec<Event>) {
+        let n = events.len();
+        if n == 0 {
+            return;
+        }
+        if let Some((i, _)) = &mut self.finish_of {
+            *i += n;
+        }
+        if let Some(i) = &mut self.run_at {
+            *i += n;
+        }
+        let mine = std::mem::replace(&mut self.events, events);
+        self.events.extend(mine);
     }
 
     /// After the append assigned ids: remember them where later triggers look for them.
@@ -291,6 +313,15 @@ impl Capture<'_> {
 
     /// Without a context: the sudo user if there is one (reference §5.4), else Dokku itself.
     fn fallback_actor(&self) -> Who {
+        if let Some(actor) = self.own_actor(None) {
+            return Who {
+                meta: actor.meta.clone(),
+                actor,
+                via: None,
+                before: Map::new(),
+                origin: None,
+            };
+        }
         // Only a sudo user makes a fallback actor: check that (an env var) before probing
         // /proc and /etc/passwd for the rest of the local identity.
         if !LocalIdentity::has_sudo_user() {
@@ -361,8 +392,25 @@ impl Capture<'_> {
         }
     }
 
-    /// Builds the events of one trigger call.
+    /// Builds the events of one trigger call: those owed for `dokku` commands that have exited
+    /// (appended last), and the trigger's own, stamped with its command's actor and
+    /// correlation id.
     pub fn build(&mut self, hook: &Hook) -> Built {
+        let swept = if self.state_locked {
+            self.sweep()
+        } else {
+            Vec::new()
+        };
+        if !matches!(hook, Hook::UserAuth { .. }) {
+            self.dokku_command(None);
+        }
+        let mut built = self.dispatch(hook);
+        self.stamp(&mut built);
+        built.prepend(swept);
+        built
+    }
+
+    fn dispatch(&mut self, hook: &Hook) -> Built {
         match hook {
             Hook::UserAuth {
                 ssh_user,
@@ -454,74 +502,6 @@ impl Capture<'_> {
             Hook::Report => Built::default(),
         }
     }
-
-    fn app_lifecycle(&mut self, app: &str, create: bool) -> Built {
-        let w = self.windows;
-        if self.state.renaming(self.pid(), app, create, &w) {
-            // The create/delete half of a rename or clone: the rename event says it all.
-            return Built::default();
-        }
-        let (kind, action, message) = if create {
-            ("app-create", "create", "app created")
-        } else {
-            ("app-destroy", "destroy", "app destroyed")
-        };
-        let who = self.follow_on(app, kind);
-        let classification = if create { "app_create" } else { "app_destroy" };
-        let spec = Spec::new(
-            Some(app),
-            "app",
-            action,
-            classification,
-            message.into(),
-            Map::new(),
-        );
-        Built::one(self.event(spec, &who))
-    }
-
-    fn renamed(&mut self, old: &str, new: &str, clone: bool) -> Built {
-        let (kind, action, classification, verb) = if clone {
-            ("app-clone", "clone", "app_clone", "cloned")
-        } else {
-            ("app-rename", "rename", "app_rename", "renamed")
-        };
-        let who = self.follow_on(new, kind);
-        self.state
-            .renames
-            .retain(|r| !(r.old == old && r.new == new));
-        let meta = obj(vec![("old_app", old.into()), ("new_app", new.into())]);
-        let spec = Spec::new(
-            Some(new),
-            "app",
-            action,
-            classification,
-            format!("app {verb} from {old} to {new}"),
-            meta,
-        );
-        Built::one(self.event(spec, &who))
-    }
-}
-
-/// Calls that record nothing and change no state: the trigger can return before taking a lock
-/// (most `user-auth` calls for read-only commands end here).
-pub fn records_nothing(hook: &Hook, env: &HookEnv) -> bool {
-    match hook {
-        Hook::UserAuth { tokens, .. } => {
-            if tokens.is_empty() {
-                return true;
-            }
-            let inv = command_line::parse(tokens, env.app_name.as_deref());
-            !inv.is_recorded(&tokens[inv.args_start.min(tokens.len())..])
-        }
-        Hook::DomainsUpdate { action: None, .. } => true,
-        Hook::ConfigUpdate { action, keys, .. } => {
-            action != "clear"
-                && keys
-                    .iter()
-                    .all(|k| redact::INTERNAL_CONFIG_KEYS.contains(&k.as_str()))
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -547,6 +527,7 @@ mod tests {
                 now_ts: "2026-04-08T20:00:00Z".into(),
                 deploy_metadata_max: 1024,
                 probes: &probes,
+                state_locked: true,
             };
             let tokens: Vec<String> = [sub, "a", "https://u:CANARY@h.io/a.git"]
                 .iter()

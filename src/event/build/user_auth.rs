@@ -48,12 +48,24 @@ impl Capture<'_> {
             fingerprint,
             client_address: self.env.client_address.clone(),
         };
-        let (actor_type, actor_name, identity) = actor::user_auth_actor(&ssh, self.probes.local());
-        let actor = StoredActor {
-            actor_type,
-            actor_name,
-            meta: identity.clone(),
+        // Root and people behind sudo from the identity rules; SSH keys (and the rest) as
+        // before, with the whole SSH identity in meta.
+        let own = self
+            .own_actor(Some(ssh_name))
+            .filter(|a| a.meta.get("actor_source").and_then(Value::as_str) != Some("SSH_NAME"));
+        let actor = match own {
+            Some(a) => a,
+            None => {
+                let (actor_type, actor_name, identity) =
+                    actor::user_auth_actor(&ssh, self.probes.local());
+                StoredActor {
+                    actor_type,
+                    actor_name,
+                    meta: identity,
+                }
+            }
         };
+        let identity = actor.meta.clone();
         let who = Who {
             actor: actor.clone(),
             meta: identity,
@@ -65,6 +77,17 @@ impl Capture<'_> {
         let command_text = format!("dokku {}", redacted.join(" "));
         let args: Vec<String> = redacted[inv.args_start.min(redacted.len())..].to_vec();
         let trailing = &tokens[(inv.sub_index + 1).min(tokens.len())..];
+        // The command record: the first user-auth of a DOKKU_PID names the command (a nested
+        // one, git-receive-pack → git-hook, keeps it).
+        if let Some(c) = self.dokku_command(Some(&actor)) {
+            if c.command_text.is_none() {
+                c.actor = actor.clone();
+                c.subcommand = sub.clone();
+                c.app = app.clone();
+                c.command_text = Some(command_text.clone());
+                c.args = args.clone();
+            }
+        }
 
         // 1. Follow-on contexts.
         let mut stored_follow_on = false;
@@ -96,9 +119,12 @@ impl Capture<'_> {
             };
             let mut extra = extra;
             if kinds.contains(&"config") {
-                if let Some(keys) = dokku_files::config_keys(&self.env.dokku_root, &fapp) {
-                    extra.insert("keys_before".into(), Value::from(keys));
-                }
+                let before =
+                    dokku_files::config_env(&self.env.dokku_root, &self.env.dokku_lib_root, &fapp)
+                        .unwrap_or_default();
+                let encoded = trailing.iter().any(|t| t == "--encoded");
+                let plan = dokku_files::key_plan(&before, &sub, args_raw, encoded);
+                extra.insert("key_plan".into(), Value::Object(plan));
             }
             for kind in kinds {
                 let mut extra = extra.clone();
@@ -107,8 +133,13 @@ impl Capture<'_> {
                         extra.insert("domains_before".into(), Value::from(d));
                     }
                 }
+                if *kind == "ports" {
+                    if let Some(p) = dokku_files::port_map(&self.env.dokku_lib_root, &fapp) {
+                        extra.insert("ports_before".into(), Value::from(p));
+                    }
+                }
                 if *kind != "config" {
-                    extra.remove("keys_before");
+                    extra.remove("key_plan");
                 }
                 self.state.store_context(ActorContext {
                     pid: pid.clone(),
