@@ -33,7 +33,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Whether this process is `sudo` (by name, or argv[0]'s base name).
+    /// Whether this process is `sudo` (by name, or `argv[0]`'s base name).
     pub fn is_sudo(&self) -> bool {
         self.name == "sudo"
             || self
