@@ -2,7 +2,7 @@
 # dist/dokku-audit-<version>-<arch>.tar.gz, which `dokku plugin:install <url> --name audit`
 # accepts: the plugin files at the tarball's root, the binary in bin/, shell completions in
 # contrib/completions/ and the man page in contrib/man/.
-#   make dist                      # cargo build --release, then package
+#   make dist                      # cargo build --profile dist (fat LTO), then package
 #   make dist BIN=path/to/binary   # package an already built binary (tests)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 ARCH := $(shell uname -m)
@@ -15,8 +15,8 @@ STAGE := $(DIST)/$(NAME)
 
 dist:
 ifeq ($(BIN),)
-	cargo build --release --locked
-	$(eval BIN := target/release/dokku-audit)
+	cargo build --profile dist --locked
+	$(eval BIN := target/dist/dokku-audit)
 endif
 	rm -rf "$(STAGE)" "$(DIST)/$(NAME).tar.gz"
 	mkdir -p "$(STAGE)/bin" "$(STAGE)/contrib/completions" "$(STAGE)/contrib/man"

@@ -4,9 +4,11 @@
 # Usage: benches/hooks.sh [data dir parent]   (needs hyperfine; builds the release binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+# The shipped binary's profile by default (`make dist`); PROFILE=release for the everyday build.
+profile="${PROFILE:-dist}"
+cargo build --profile "$profile" --quiet
 parent="${1:-$(mktemp -d)}"
-export DOKKU_AUDIT_BIN="$PWD/target/release/dokku-audit"
+export DOKKU_AUDIT_BIN="$PWD/target/$profile/dokku-audit"
 export DOKKU_AUDIT_DATA_DIR="$parent/data"
 export DOKKU_AUDIT_DOKKU_VERSION=0.38.27 DOKKU_PID=4242
 rm -rf "$DOKKU_AUDIT_DATA_DIR"

@@ -152,6 +152,41 @@ fn check_posture_with(
     }
 }
 
+/// Commands of the binary that are not `dokku audit:*` commands: a demo in a temp dir, the
+/// packaging generators, and what the triggers run.
+const NOT_DOKKU_COMMANDS: &[&str] = &["demo", "completions", "man", "help"];
+
+#[test]
+fn every_command_has_a_shim_and_a_help_line_and_nothing_more() {
+    use clap::CommandFactory;
+    let binary: std::collections::BTreeSet<String> = dokku_audit::cli::Args::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| !NOT_DOKKU_COMMANDS.contains(&n.as_str()) && n != "plugin-lifecycle")
+        .collect();
+    let shims: std::collections::BTreeSet<String> = std::fs::read_dir(plugin("subcommands"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "default" && n != "help")
+        .collect();
+    assert_eq!(shims, binary, "plugin/subcommands vs the binary's commands");
+    let out = Command::new(plugin("commands"))
+        .arg("help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let listed: std::collections::BTreeSet<String> = help
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("dokku audit:"))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .filter(|n| n != "help")
+        .collect();
+    assert_eq!(
+        listed, binary,
+        "`dokku audit:help` vs the binary's commands"
+    );
+}
+
 #[test]
 fn plugin_layout_has_every_trigger_and_command() {
     for t in Trigger::ALL {
