@@ -29,11 +29,7 @@ impl Host {
                 .join(name),
         );
         c.args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-                c.env_remove(k);
-            }
-        }
+        util::scrub_env(&mut c);
         c.env("DOKKU_AUDIT_BIN", util::bin())
             .env("DOKKU_AUDIT_DATA_DIR", &self.env.data)
             .env("DOKKU_ROOT", &self.root)

@@ -3,6 +3,8 @@
 //! rows of reference §16, and the required differences of `spec/capture.md` in the argument
 //! shapes real Dokku 0.38 passes (triggers doc §1.4), as decided in `docs/capture.md`.
 
+mod util;
+
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -77,17 +79,7 @@ impl Host {
     /// A command with the scrubbed, deterministic environment of the reference harness.
     fn command(&self, program: &Path, t: &str, env: &[(&str, &str)]) -> Command {
         let mut c = Command::new(program);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("DOKKU_")
-                || k.starts_with("SSH_")
-                || k == "SUDO_USER"
-                || k == "NAME"
-                || k == "FINGERPRINT"
-            {
-                c.env_remove(&k);
-            }
-        }
+        util::scrub_env(&mut c);
         c.env("DOKKU_AUDIT_BIN", BIN)
             .env("DOKKU_AUDIT_DATA_DIR", &self.data)
             .env("DOKKU_AUDIT_NOW", at(t))

@@ -62,11 +62,7 @@ fn every_trigger() -> Vec<(&'static str, Vec<&'static str>)> {
 
 fn base_command(program: &Path, data: &Path) -> Command {
     let mut c = Command::new(program);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            c.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut c);
     c.env("DOKKU_AUDIT_BIN", util::bin())
         .env("DOKKU_AUDIT_DATA_DIR", data)
         .env("DOKKU_AUDIT_NOW", "2026-04-08T20:00:00Z")

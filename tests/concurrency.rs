@@ -26,11 +26,7 @@ fn plugin(trigger: &str) -> PathBuf {
 
 fn trigger(data: &Path, name: &str, args: &[&str], pid: u64) {
     let mut c = Command::new(plugin(name));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            c.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut c);
     let out = c
         .args(args)
         .env("DOKKU_AUDIT_BIN", util::bin())

@@ -37,11 +37,7 @@ impl Store {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(util::bin());
         c.args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-                c.env_remove(k);
-            }
-        }
+        util::scrub_env(&mut c);
         c.env("DOKKU_AUDIT_DATA_DIR", &self.data)
             .env("DOKKU_AUDIT_NOW", "2026-04-08T20:00:00Z")
             .env("DOKKU_AUDIT_SUDO_USER", "")

@@ -11,11 +11,7 @@ use std::process::Command;
 fn run(dir: &Path, script: &str, args: &[&str], data: &Path) -> std::process::Output {
     let mut c = Command::new(dir.join(script));
     c.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            c.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut c);
     c.env("PATH", "/usr/bin:/bin")
         .env("DOKKU_AUDIT_DATA_DIR", data)
         .env("DOKKU_AUDIT_NOW", "2026-04-08T20:00:00Z")

@@ -29,11 +29,7 @@ fn trigger(env: &util::TestEnv, name: &str, args: &[OsString]) -> Output {
             None => p.env_remove(k),
         };
     }
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            p.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut p);
     p.env("DOKKU_AUDIT_BIN", util::bin())
         .env("DOKKU_AUDIT_DATA_DIR", &env.data)
         .args(args)

@@ -49,11 +49,7 @@ impl Drop for Hogs {
 
 fn config_update(data: &Path, app: &str, key: &str) -> (bool, String) {
     let mut c = Command::new(plugin("post-config-update"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            c.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut c);
     let out = c
         .args([app, "set", key])
         .env("DOKKU_AUDIT_BIN", util::bin())

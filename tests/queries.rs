@@ -32,11 +32,7 @@ fn plugin(rel: &str) -> PathBuf {
 fn dokku(env: &TestEnv, hms: &str, script: &str, args: &[&str], extra: &[(&str, &str)]) -> String {
     let mut c = Command::new(plugin(script));
     c.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            c.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut c);
     c.env("DOKKU_AUDIT_BIN", util::bin())
         .env("DOKKU_AUDIT_DATA_DIR", &env.data)
         .env("DOKKU_AUDIT_NOW", format!("2026-04-08T{hms}Z"))

@@ -82,11 +82,7 @@ fn run_with(
         None => Command::new(program),
     };
     c.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            c.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut c);
     for (k, v) in base.get_envs() {
         if let Some(v) = v {
             c.env(k, v);

@@ -52,11 +52,7 @@ fn assert_alice(ev: &Value) {
 fn shim(env: &TestEnv, name: &str, args: &[&str]) -> std::process::Output {
     let mut c = Command::new(plugin(&format!("subcommands/{name}")));
     c.arg(format!("audit:{name}")).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-            c.env_remove(k);
-        }
-    }
+    util::scrub_env(&mut c);
     c.env("DOKKU_AUDIT_BIN", util::bin())
         .env("DOKKU_AUDIT_DATA_DIR", &env.data)
         .env("DOKKU_AUDIT_NOW", "2026-04-08T20:00:00Z")

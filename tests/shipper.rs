@@ -131,11 +131,7 @@ ruleset(name="audit") {{
     let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin/post-create");
     for i in 0..EVENTS {
         let mut c = Command::new(&hook);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-                c.env_remove(k);
-            }
-        }
+        util::scrub_env(&mut c);
         c.env("DOKKU_AUDIT_BIN", util::bin())
             .env("DOKKU_AUDIT_DATA_DIR", &env.data)
             .env("DOKKU_AUDIT_NOW", "2026-04-08T20:00:00Z")

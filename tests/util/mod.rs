@@ -15,6 +15,25 @@ pub fn bin() -> PathBuf {
     }
 }
 
+/// Removes from `c` everything of this machine's environment that the hook reads as identity
+/// or configuration (`DOKKU_*`, `SSH_*`, `SUDO_*`, sshcommand's `NAME` and `FINGERPRINT`), and
+/// pins "no runtime user" (src/privilege.rs) whatever accounts this machine has. The one scrub
+/// every black-box test uses; a test that wants a runtime user sets it afterwards.
+pub fn scrub_env(c: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("DOKKU_")
+            || k.starts_with("SSH_")
+            || k.starts_with("SUDO_")
+            || k == "NAME"
+            || k == "FINGERPRINT"
+        {
+            c.env_remove(&k);
+        }
+    }
+    c.env("DOKKU_AUDIT_RUNTIME_USER", "dokku-audit-test-nobody");
+}
+
 /// A temp dir with a data directory inside it.
 pub struct TestEnv {
     pub tmp: tempfile::TempDir,
@@ -46,21 +65,14 @@ impl TestEnv {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("DOKKU_") || k.starts_with("SSH_") || k == "SUDO_USER" {
-                c.env_remove(k);
-            }
-        }
+        scrub_env(&mut c);
         c.env("DOKKU_AUDIT_DATA_DIR", &self.data)
             .env("DOKKU_AUDIT_NOW", "2026-04-08T20:00:00Z")
             .env("DOKKU_AUDIT_SUDO_USER", "")
             .env("DOKKU_AUDIT_LOCAL_USER", "")
             .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
             .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
-            .env("DOKKU_AUDIT_DURABILITY", "relaxed")
-            // No runtime user to switch to (src/privilege.rs), whatever accounts this machine
-            // has: a test that wants one sets it (tests/security.rs).
-            .env("DOKKU_AUDIT_RUNTIME_USER", "dokku-audit-test-nobody");
+            .env("DOKKU_AUDIT_DURABILITY", "relaxed");
         for (k, v) in &self.extra_env {
             c.env(k, v);
         }
