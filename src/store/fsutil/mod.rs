@@ -28,11 +28,11 @@ mod lock;
 mod nofollow;
 
 pub use lock::WriterLock;
-use nofollow::{open_path, parent_of};
 pub use nofollow::{
     clear_symlinks, hard_link, open_dir, open_read, open_write, read, read_to_string, remove_dir,
     remove_dir_all, remove_file, rename,
 };
+use nofollow::{open_path, parent_of};
 
 /// Mode of directories the store creates: rwx for owner and group, setgid, nothing for others.
 pub const DIR_MODE: u32 = 0o2770;
@@ -353,4 +353,3 @@ pub fn write_replace_with_mode(
     }
     Ok(())
 }
-

@@ -145,4 +145,3 @@ pub fn hard_link(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> io::Result<()>
     let (b, bn) = parent_of(dst)?;
     rustix::fs::linkat(&a, an, &b, bn, AtFlags::empty()).map_err(Into::into)
 }
-
