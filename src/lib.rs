@@ -1,18 +1,24 @@
 //! dokku-audit: a durable, queryable, tamper-evident audit trail for Dokku hosts.
 //!
-//! The data flows top to bottom, one module per concern:
+//! The data flows top to bottom, one module per concern (the README's "Layout of the code"):
 //!
 //! ```text
 //! Dokku trigger ──argv+env──▶ plugin/<trigger> ──exec──▶ dokku-audit hook <trigger> …
+//!   privilege  a root process becomes the runtime user before touching the data directory
 //!   hook       what Dokku passed, typed (trigger args, environment, the user-auth command line)
-//!   event      who did it (actor attribution), redaction, correlation      → record::Event
-//!   store      lock, chain, one write, fsync; rotation and sealing          → segments/*.jsonl[.zst]
-//!   query      scan (and, later, the index) with filters                    → events
+//!   event      who did it (actor, the command per DOKKU_PID), redaction, correlation → record
+//!   state      what one trigger leaves for the next (under its own lock)
+//!   store      lock, chain, one write, fsync; rotation, sealing, spool, maintenance
+//!                                                                        → segments/*.jsonl[.zst]
+//!   index      the derived tantivy index, caught up from the segments
+//!   query      export scans; list queries over the index plus the unindexed tail → events
 //!   output     jsonl / json / csv / tables                                  → stdout or a file
+//!   cli, serve the commands and the HTTP API over all of the above
 //! ```
 //!
 //! [`record`] is the bottom layer that every other module uses; only [`store`] opens segment
-//! files.
+//! files, and every file under the data directory is opened through `store::fsutil` (no
+//! symlink followed).
 
 #![warn(missing_docs)]
 
