@@ -22,9 +22,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StoreError};
+use super::fsutil::WriterLock;
 use super::fsutil::{self, Ownership};
 use super::segment::{Listing, SegmentFiles, SEALED_SUFFIX};
-use super::StorePaths;
+use super::writer::AppendContext;
+use super::{Store, StorePaths};
 use crate::crashpoint;
 
 /// Name of the compaction journal in the data directory.
@@ -253,6 +255,89 @@ pub fn recover(paths: &StorePaths) -> Result<Recovered> {
         done.compaction = true;
     }
     Ok(done)
+}
+
+impl Store {
+    /// Finishes or undoes what a crash interrupted (a compaction journal, a restore), under
+    /// the writer lock, without appending anything but the `recover` event it may write.
+    pub fn recover_interrupted(&self, ctx: &AppendContext) -> Result<Recovered> {
+        self.init()?;
+        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        if pending_journal(&self.paths)?.is_none() && interrupted_restore(&self.paths).is_none() {
+            return Ok(Recovered::default());
+        }
+        // An empty append: it runs the recovery first and records what it did.
+        let receipt = self.append_locked(&lock, &mut [], ctx)?;
+        Ok(receipt.recovered)
+    }
+
+    /// Leftovers of interrupted work in the data directory (temp files, staging directories of
+    /// compaction, reindex, restore), for `vacuum` to remove and `doctor` to report.
+    pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        Ok(self.leftover_scan()?.0)
+    }
+
+    /// The one list of leftovers, shared by `doctor` (which reports it) and `vacuum` (which
+    /// removes it): seal temp files in `segments/`; staging directories and temp files in the
+    /// data directory, `state/`, `spool/`, `quarantine/` and `backups/` whose owning process
+    /// (the last `-` field of the name, `fsutil::temp_name`) is gone. Also returns how many
+    /// such names belong to running processes (work in progress, left alone).
+    pub fn leftover_scan(&self) -> Result<(Vec<PathBuf>, usize)> {
+        let mut out = self.listing()?.temp_files;
+        let mut running_count = 0usize;
+        let mine = std::process::id();
+        // The staging directory of a compaction whose journal is pending is not a leftover: the
+        // next writer renames its segments into place.
+        let pending = pending_journal(&self.paths)
+            .ok()
+            .flatten()
+            .map(|j| self.paths.root.join(j.staging));
+        // Nor is the live history an interrupted restore moved aside.
+        let moved_aside = interrupted_restore(&self.paths);
+        let spool = self.paths.root.join(super::spool::SPOOL_DIR);
+        for dir in [
+            &self.paths.root,
+            &self.paths.root.join("state"),
+            &spool,
+            &self.paths.quarantine,
+            &self.paths.root.join("backups"),
+        ] {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ours = [
+                    "compact-",
+                    "index.tmp-",
+                    "index.old-",
+                    "segments.restore-",
+                    "segments.old-",
+                    ".FORMAT.tmp",
+                    "correlation.json.tmp-",
+                ]
+                .iter()
+                .any(|p| name.starts_with(p))
+                    // Temporary files (`fsutil::temp_name`: settings, state, spool, FORMAT, …),
+                    // e.g. a spool file a crash left half-written (never a complete one).
+                    || (name.starts_with('.') && name.contains(".tmp-"));
+                // Skip work in progress: names end in the pid of the process doing it.
+                let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+                let running =
+                    pid.is_some_and(|p| p == mine || Path::new(&format!("/proc/{p}")).exists());
+                let needed = pending.as_deref() == Some(e.path().as_path())
+                    || moved_aside.as_deref() == Some(e.path().as_path());
+                if ours && running {
+                    running_count += 1;
+                }
+                if ours && !running && !needed {
+                    out.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        Ok((out, running_count))
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@
 //!    for longer than until the next write.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self};
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -35,42 +34,11 @@ use super::{Store, StorePaths};
 use crate::crashpoint;
 use crate::record::Event;
 
-/// What a deletion did (or, for a plan, would do).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Removal {
-    /// Events removed.
-    pub deleted: u64,
-    /// Smallest id removed.
-    pub min_id: Option<u64>,
-    /// Largest id removed.
-    pub max_id: Option<u64>,
-    /// Segment files deleted whole.
-    pub segments_deleted: u64,
-    /// Segments rewritten without some of their lines.
-    pub segments_rewritten: u64,
-    /// Bytes of segment files before.
-    pub bytes_before: u64,
-    /// Bytes of segment files after.
-    pub bytes_after: u64,
-    /// `(first kept id, chain value of the deleted line before it)` for every gap.
-    pub anchors: Vec<(u64, String)>,
-    /// First ids of the segments that are gone (deleted or replaced).
-    pub old_segments: Vec<u64>,
-    /// First ids of the segments written in their place.
-    pub new_segments: Vec<u64>,
-}
+mod merge;
+mod removal;
 
-impl Removal {
-    /// The anchors as the `meta.chain_anchors` value.
-    pub fn anchors_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(
-            self.anchors
-                .iter()
-                .map(|(id, prev)| serde_json::json!({"id": id, "prev": prev}))
-                .collect(),
-        )
-    }
-}
+pub use merge::Merge;
+pub use removal::Removal;
 
 fn bytes_of(seg: &SegmentFiles) -> u64 {
     [&seg.plain, &seg.sealed]
@@ -352,7 +320,7 @@ impl Store {
     }
 
     /// Appends under a lock the caller holds.
-    fn append_locked(
+    pub(in crate::store) fn append_locked(
         &self,
         lock: &WriterLock,
         events: &mut [Event],
@@ -502,246 +470,4 @@ fn first_id_of(seg: &SegmentFiles) -> Result<Option<u64>> {
         ControlFlow::Continue(())
     })?;
     Ok(first)
-}
-
-/// What a merge of small sealed segments did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Merge {
-    /// Groups merged (each became one segment).
-    pub groups: u64,
-    /// Segment files before the merge that are gone now (first ids), including the group heads
-    /// that were replaced in place.
-    pub old_segments: Vec<u64>,
-    /// First ids of the merged segments.
-    pub new_segments: Vec<u64>,
-}
-
-impl Store {
-    /// Merges runs of consecutive small sealed segments (each under a quarter of
-    /// `segment_max_bytes` of plain JSONL) into segments of at most `segment_max_bytes`, lines
-    /// copied byte for byte (ids and chain unchanged), then appends `record(&merge)`. The active
-    /// segment is never touched.
-    pub fn merge_small_segments(
-        &self,
-        record: &dyn Fn(&Merge) -> Event,
-        ctx: &AppendContext,
-    ) -> Result<Merge> {
-        self.check_readable()?;
-        let segments = self.segments()?;
-        let max = self.opts.segment_max_bytes;
-        let mut groups: Vec<Vec<(SegmentFiles, Trailer)>> = Vec::new();
-        let mut current: Vec<(SegmentFiles, Trailer)> = Vec::new();
-        let mut current_bytes = 0u64;
-        let sealed_count = segments.len().saturating_sub(1);
-        for seg in segments.iter().take(sealed_count) {
-            let trailer = match &seg.sealed {
-                Some(p) => Trailer::read(p)?,
-                None => None,
-            };
-            let small = trailer.as_ref().filter(|t| t.plain_bytes < max / 4);
-            match small {
-                Some(t) if current_bytes + t.plain_bytes <= max => {
-                    current_bytes += t.plain_bytes;
-                    current.push((seg.clone(), t.clone()));
-                }
-                Some(t) => {
-                    groups.push(std::mem::take(&mut current));
-                    current_bytes = t.plain_bytes;
-                    current.push((seg.clone(), t.clone()));
-                }
-                None => {
-                    groups.push(std::mem::take(&mut current));
-                    current_bytes = 0;
-                }
-            }
-        }
-        groups.push(current);
-        groups.retain(|g| g.len() > 1);
-        let mut merge = Merge::default();
-        if groups.is_empty() {
-            return Ok(merge);
-        }
-        let staging = self
-            .paths
-            .root
-            .join(format!("compact-{}", std::process::id()));
-        fsutil::ensure_dir(&staging, &self.owner)?;
-        let mut staged: Vec<(u64, PathBuf, Vec<SegmentFiles>)> = Vec::new();
-        let built = (|| -> Result<()> {
-            for group in &groups {
-                let first = &group[0].1;
-                let last = &group[group.len() - 1].1;
-                let plain = staging.join(format!("{}.merge", first.first_id));
-                let file = fsutil::create_new(&plain, &self.owner)?;
-                let mut out = BufWriter::new(file);
-                let mut count = 0u64;
-                let mut write_err = None;
-                for (seg, _) in group {
-                    let _flow = scan_segment(seg, false, &mut |item| {
-                        if let ScanItem::Line { line, .. } = item {
-                            count += 1;
-                            if let Err(e) =
-                                out.write_all(line.raw).and_then(|()| out.write_all(b"\n"))
-                            {
-                                write_err = Some(e);
-                                return ControlFlow::Break(());
-                            }
-                        }
-                        ControlFlow::Continue(())
-                    })?;
-                }
-                if let Some(e) = write_err {
-                    return Err(StoreError::io("write", &plain)(e));
-                }
-                out.flush().map_err(StoreError::io("write", &plain))?;
-                drop(out);
-                let plain_bytes = std::fs::symlink_metadata(&plain)
-                    .map_err(StoreError::io("stat", &plain))?
-                    .len();
-                let trailer = Trailer {
-                    format: super::FORMAT_VERSION,
-                    first_id: first.first_id,
-                    last_id: last.last_id,
-                    count,
-                    first_ts: first.first_ts.clone(),
-                    last_ts: last.last_ts.clone(),
-                    chain_head: last.chain_head,
-                    plain_bytes,
-                };
-                let sealed = segment::seal(
-                    &plain,
-                    plain_bytes,
-                    &trailer,
-                    self.opts.zstd_level,
-                    &self.owner,
-                )?;
-                let _ = crate::store::fsutil::remove_file(&plain);
-                staged.push((
-                    first.first_id,
-                    sealed,
-                    group.iter().map(|(s, _)| s.clone()).collect(),
-                ));
-            }
-            Ok(())
-        })();
-        if let Err(e) = built {
-            let _ = crate::store::fsutil::remove_dir_all(&staging);
-            return Err(e);
-        }
-        for (first, _, olds) in &staged {
-            merge.groups += 1;
-            merge.new_segments.push(*first);
-            merge.old_segments.extend(olds.iter().map(|s| s.first_id));
-        }
-        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
-        let mut ev = [record(&merge)];
-        self.append_locked(&lock, &mut ev, ctx)?;
-        crashpoint::hit("compact.after_record");
-        let mut journal = CompactionJournal::new(&self.paths, &staging);
-        for (first, sealed, olds) in &staged {
-            let target = self.paths.segments.join(format!(
-                "{}{}",
-                segment::stem(*first),
-                segment::SEALED_SUFFIX
-            ));
-            journal.rename(&self.paths, sealed, &target);
-            for old in olds {
-                if old.first_id == *first {
-                    if let Some(p) = &old.plain {
-                        journal.remove(&self.paths, p);
-                    }
-                } else {
-                    journal_remove_segment(&mut journal, &self.paths, old);
-                }
-            }
-        }
-        journal.write(&self.paths, &self.owner)?;
-        crashpoint::hit("compact.after_journal");
-        journal.complete(&self.paths)?;
-        drop(lock);
-        Ok(merge)
-    }
-
-    /// Finishes or undoes what a crash interrupted (a compaction journal, a restore), under
-    /// the writer lock, without appending anything but the `recover` event it may write.
-    pub fn recover_interrupted(&self, ctx: &AppendContext) -> Result<super::recover::Recovered> {
-        self.init()?;
-        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
-        if super::recover::pending_journal(&self.paths)?.is_none()
-            && super::recover::interrupted_restore(&self.paths).is_none()
-        {
-            return Ok(super::recover::Recovered::default());
-        }
-        // An empty append: it runs the recovery first and records what it did.
-        let receipt = self.append_locked(&lock, &mut [], ctx)?;
-        Ok(receipt.recovered)
-    }
-
-    /// Leftovers of interrupted work in the data directory (temp files, staging directories of
-    /// compaction, reindex, restore), for `vacuum` to remove and `doctor` to report.
-    pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
-        Ok(self.leftover_scan()?.0)
-    }
-
-    /// The one list of leftovers, shared by `doctor` (which reports it) and `vacuum` (which
-    /// removes it): seal temp files in `segments/`; staging directories and temp files in the
-    /// data directory, `state/`, `spool/`, `quarantine/` and `backups/` whose owning process
-    /// (the last `-` field of the name, `fsutil::temp_name`) is gone. Also returns how many
-    /// such names belong to running processes (work in progress, left alone).
-    pub fn leftover_scan(&self) -> Result<(Vec<PathBuf>, usize)> {
-        let mut out = self.listing()?.temp_files;
-        let mut running_count = 0usize;
-        let mine = std::process::id();
-        // The staging directory of a compaction whose journal is pending is not a leftover: the
-        // next writer renames its segments into place.
-        let pending = super::recover::pending_journal(&self.paths)
-            .ok()
-            .flatten()
-            .map(|j| self.paths.root.join(j.staging));
-        // Nor is the live history an interrupted restore moved aside.
-        let moved_aside = super::recover::interrupted_restore(&self.paths);
-        let spool = self.paths.root.join(super::spool::SPOOL_DIR);
-        for dir in [
-            &self.paths.root,
-            &self.paths.root.join("state"),
-            &spool,
-            &self.paths.quarantine,
-            &self.paths.root.join("backups"),
-        ] {
-            let Ok(entries) = fs::read_dir(dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let ours = [
-                    "compact-",
-                    "index.tmp-",
-                    "index.old-",
-                    "segments.restore-",
-                    "segments.old-",
-                    ".FORMAT.tmp",
-                    "correlation.json.tmp-",
-                ]
-                .iter()
-                .any(|p| name.starts_with(p))
-                    // Temporary files (`fsutil::temp_name`: settings, state, spool, FORMAT, …),
-                    // e.g. a spool file a crash left half-written (never a complete one).
-                    || (name.starts_with('.') && name.contains(".tmp-"));
-                // Skip work in progress: names end in the pid of the process doing it.
-                let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-                let running =
-                    pid.is_some_and(|p| p == mine || Path::new(&format!("/proc/{p}")).exists());
-                let needed = pending.as_deref() == Some(e.path().as_path())
-                    || moved_aside.as_deref() == Some(e.path().as_path());
-                if ours && running {
-                    running_count += 1;
-                }
-                if ours && !running && !needed {
-                    out.push(e.path());
-                }
-            }
-        }
-        out.sort();
-        Ok((out, running_count))
-    }
 }
