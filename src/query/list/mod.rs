@@ -1,0 +1,380 @@
+//! The list commands' query: filters (and an optional full-text query) over the index, newest
+//! first, plus the events not yet indexed — so a query sees an event appended a millisecond
+//! earlier even while another process holds the index writer.
+//!
+//! The not-yet-indexed tail is put in a small in-memory index with the same schema and asked
+//! the same tantivy query, so both halves have exactly the same semantics. Without any usable
+//! index on disk (read-only data dir before the first index, or a broken one that cannot be
+//! rebuilt), the whole store is the "tail": slower, never wrong.
+
+use std::ops::Bound;
+
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
+use tantivy::Term;
+
+use crate::index::{self, EventIndex, IndexError};
+use crate::record::Event;
+use crate::store::Store;
+
+mod plan;
+mod search;
+
+pub use plan::{build_query, check_text};
+use search::search_tail;
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Exact app.
+    pub app: Option<String>,
+    /// Exact category.
+    pub category: Option<String>,
+    /// Exact classification.
+    pub classification: Option<String>,
+    /// Exact status.
+    pub status: Option<String>,
+    /// Actor label or name.
+    pub actor: Option<String>,
+    /// Action, exact or a glob (`*`, `?`).
+    pub action: Option<String>,
+    /// Epoch seconds, inclusive.
+    pub since: Option<i64>,
+    /// Epoch seconds, inclusive.
+    pub until: Option<i64>,
+    /// Full-text query (tantivy syntax) over message and meta.
+    pub text: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// One listed event: what the tables show, and where the event lives.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row {
+    /// Id.
+    pub id: u64,
+    /// Epoch seconds.
+    pub ts: i64,
+    /// App.
+    pub app: Option<String>,
+    /// Category.
+    pub category: String,
+    /// Action.
+    pub action: String,
+    /// Status.
+    pub status: String,
+    /// Classification.
+    pub classification: Option<String>,
+    /// Source type.
+    pub source_type: Option<String>,
+    /// Revision.
+    pub rev: Option<String>,
+    /// Image tag.
+    pub image_tag: Option<String>,
+    /// Actor label.
+    pub actor_label: String,
+    /// Message.
+    pub message: String,
+    /// (segment first id, offset), when it came from the index.
+    pub location: Option<(u64, u64)>,
+    /// The whole event, when it came from the tail.
+    pub event: Option<Box<Event>>,
+}
+
+impl Row {
+    fn from_event(e: &Event) -> Row {
+        Row {
+            id: e.id,
+            ts: index::epoch(&e.ts),
+            app: e.app.clone(),
+            category: e.category.clone(),
+            action: e.action.clone(),
+            status: e.status.clone(),
+            classification: e.classification.clone(),
+            source_type: e.source_type.clone(),
+            rev: e.rev.clone(),
+            image_tag: e.image_tag.clone(),
+            actor_label: e.actor_label.clone(),
+            message: e.message.clone(),
+            location: None,
+            event: Some(Box::new(e.clone())),
+        }
+    }
+}
+
+/// What answered a query.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// Events read from the index.
+    pub from_index: usize,
+    /// Events scanned past the index's high-water mark.
+    pub tail_scanned: u64,
+}
+
+/// Answers a list query: catches the index up when it can (never waiting for another
+/// writer), then merges the committed index with the not-yet-indexed tail.
+pub fn run(
+    store: &Store,
+    data_dir: &std::path::Path,
+    q: &ListQuery,
+) -> Result<(Vec<Row>, Answer), IndexError> {
+    store.check_readable()?;
+    // A prune or vacuum died between changing segments and updating the index: rebuild it
+    // (aside, then swapped in) before trusting it. Read-only or busy: answer as we can.
+    let stale = EventIndex::stale_marks(data_dir);
+    if !stale.is_empty() && EventIndex::rebuild(data_dir, store, &mut |_| {}).is_ok() {
+        for p in stale {
+            let _ = crate::store::fsutil::remove_file(p);
+        }
+    }
+    let index = match EventIndex::open_or_create(data_dir) {
+        Ok(i) => Some(i),
+        // Read-only data dir without an index yet, or a broken index we cannot replace here.
+        Err(_) => match EventIndex::open_existing(data_dir) {
+            Ok(i) => i,
+            Err(_) => {
+                // Broken: rebuild if we can, else answer from the segments alone.
+                if EventIndex::remove(data_dir).is_ok() {
+                    EventIndex::open_or_create(data_dir).ok()
+                } else {
+                    None
+                }
+            }
+        },
+    };
+    let mut answer = Answer::default();
+    let Some(index) = index else {
+        let (rows, scanned) = search_tail(store, index::Mark::default(), q)?;
+        answer.tail_scanned = scanned;
+        return Ok((rows, answer));
+    };
+    match index.catch_up(store, &mut |_| {}) {
+        Ok(_) | Err(IndexError::Busy(_)) => {}
+        Err(IndexError::Tantivy { .. }) => {
+            // Inconsistent with the store (restored data, another store's index): rebuild.
+            drop(index);
+            if EventIndex::remove(data_dir).is_err() {
+                // Cannot replace it (read-only data dir): never serve it, scan the segments.
+                return whole_tail(store, q);
+            }
+            let fresh = EventIndex::open_or_create(data_dir)?;
+            let _ = fresh.catch_up(store, &mut |_| {});
+            return finish(store, &fresh, q);
+        }
+        Err(e) if read_only(&e) => {}
+        Err(e) => return Err(e),
+    }
+    match finish(store, &index, q) {
+        // tantivy takes a lock file to open a reader, which a read-only data dir (or an index
+        // dir we may not write) refuses: answer from the segments alone, writing nothing.
+        // Found by tests/resource_faults.rs: every list query failed on a read-only data dir
+        // that had an index ("Failed to acquire Lockfile").
+        Err(e) if read_only(&e) => whole_tail(store, q),
+        other => other,
+    }
+}
+
+/// The answer from the segments alone (an in-memory index of every event): slow, never wrong.
+fn whole_tail(store: &Store, q: &ListQuery) -> Result<(Vec<Row>, Answer), IndexError> {
+    let (rows, scanned) = search_tail(store, index::Mark::default(), q)?;
+    Ok((
+        rows,
+        Answer {
+            from_index: 0,
+            tail_scanned: scanned,
+        },
+    ))
+}
+
+fn read_only(e: &IndexError) -> bool {
+    let text = e.to_string();
+    text.contains("Read-only") || text.contains("ermission denied")
+}
+
+fn finish(
+    store: &Store,
+    index: &EventIndex,
+    q: &ListQuery,
+) -> Result<(Vec<Row>, Answer), IndexError> {
+    // The high-water mark first, then the reader: the reader sees at least that commit, and
+    // anything newer it also sees is deduplicated below.
+    let hwm = index::high_water_mark(&index.index);
+    let reader = index
+        .index
+        .reader_builder()
+        .reload_policy(tantivy::ReloadPolicy::Manual)
+        .try_into()
+        .map_err(|e: tantivy::TantivyError| IndexError::Query(e.to_string()))?;
+    let mut rows = search::search(
+        &reader.searcher(),
+        &index.index,
+        &index.fields,
+        q,
+        hwm.time_ordered,
+    )?;
+    let mut answer = Answer {
+        from_index: rows.len(),
+        tail_scanned: 0,
+    };
+    let (tail, scanned) = search_tail(store, hwm, q)?;
+    answer.tail_scanned = scanned;
+    if !tail.is_empty() {
+        let known: std::collections::HashSet<u64> = rows.iter().map(|r| r.id).collect();
+        rows.extend(tail.into_iter().filter(|r| !known.contains(&r.id)));
+        rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+        rows.truncate(q.limit);
+    }
+    Ok((rows, answer))
+}
+
+/// One page of a list query, and how many events match in all.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// The rows of the page, newest first.
+    pub rows: Vec<Row>,
+    /// Every matching event (index and tail together).
+    pub total: u64,
+}
+
+/// Answers a list query one page at a time (the HTTP API): `q.limit` is ignored; the rows are
+/// `offset..offset + count` of the newest-first answer, and `total` counts every match. Same
+/// semantics as [`run`], which it calls with `limit = offset + count`.
+pub fn run_page(
+    store: &Store,
+    data_dir: &std::path::Path,
+    q: &ListQuery,
+    offset: usize,
+    count: usize,
+) -> Result<Page, IndexError> {
+    let mut q = q.clone();
+    q.limit = offset.saturating_add(count);
+    let (rows, _) = run(store, data_dir, &q)?;
+    let total = count_matches(store, data_dir, &q)?;
+    Ok(Page {
+        rows: rows.into_iter().skip(offset).collect(),
+        total,
+    })
+}
+
+/// How many events match: the committed index up to its high-water mark, plus the tail after
+/// it (each event counted once, whatever commits land meanwhile).
+pub fn count_matches(
+    store: &Store,
+    data_dir: &std::path::Path,
+    q: &ListQuery,
+) -> Result<u64, IndexError> {
+    let err = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
+    let (indexed, mark) = match EventIndex::open_existing(data_dir).ok().flatten() {
+        Some(index) => {
+            let mark = index::high_water_mark(&index.index);
+            let reader: tantivy::IndexReader = index
+                .index
+                .reader_builder()
+                .reload_policy(tantivy::ReloadPolicy::Manual)
+                .try_into()
+                .map_err(err)?;
+            let query = build_query(&index.index, &index.fields, q)?;
+            // When no commit landed between the mark and the reader, the reader is at the mark
+            // and counts exactly up to it; otherwise cut at the mark by id (a column scan).
+            let query: Box<dyn Query> = if index::high_water_mark(&index.index) == mark {
+                query
+            } else {
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, query),
+                    (
+                        Occur::Must,
+                        Box::new(RangeQuery::new(
+                            Bound::Unbounded,
+                            Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
+                        )),
+                    ),
+                ]))
+            };
+            let n = reader
+                .searcher()
+                .search(&query, &tantivy::collector::Count)
+                .map_err(err)?;
+            (n as u64, mark)
+        }
+        None => (0, index::Mark::default()),
+    };
+    let mut all = q.clone();
+    all.limit = usize::MAX;
+    let (tail, _) = search_tail(store, mark, &all)?;
+    Ok(indexed + tail.len() as u64)
+}
+
+/// The full events of rows (JSON output): tail rows carry theirs, index rows are fetched from
+/// the segments by location.
+pub fn full_events(store: &Store, rows: &[Row]) -> Result<Vec<Event>, IndexError> {
+    let locations: Vec<(u64, u64)> = rows.iter().filter_map(|r| r.location).collect();
+    let fetched = if locations.is_empty() {
+        Default::default()
+    } else {
+        store.fetch(&locations)?
+    };
+    Ok(rows
+        .iter()
+        .filter_map(|r| match (&r.event, r.location) {
+            (Some(e), _) => Some((**e).clone()),
+            (None, Some(loc)) => fetched.get(&loc).cloned(),
+            _ => None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan::glob_to_regex;
+    use super::*;
+    use tantivy::query::RegexQuery;
+    use tantivy::Index;
+
+    /// The error tantivy gives when it cannot create its reader lock file on a read-only
+    /// filesystem is what sends a query to the segments-only answer.
+    #[test]
+    fn reader_lock_refused_by_a_read_only_fs_counts_as_read_only() {
+        let io = std::io::Error::from_raw_os_error(30);
+        let e = IndexError::Query(format!("Failed to acquire Lockfile: IoError({io:?}). None"));
+        assert!(read_only(&e));
+        assert!(!read_only(&IndexError::Query("syntax error".into())));
+    }
+
+    /// An exists query on a field the schema lacks is refused when built, not when run.
+    #[test]
+    fn queries_that_cannot_run_are_refused_when_built() {
+        let (schema, fields) = index::schema();
+        let ram = Index::create_in_ram(schema);
+        let q = |text: &str| ListQuery {
+            text: Some(text.into()),
+            ..Default::default()
+        };
+        let weird = "\u{FFFD}\u{FFFD}0\u{14}-08T21:*";
+        assert!(build_query(&ram, &fields, &q(weird)).is_err());
+        assert!(check_text(weird).is_err());
+        assert!(build_query(&ram, &fields, &q("app:*")).is_ok());
+        assert!(build_query(&ram, &fields, &q("deploy AND finished")).is_ok());
+    }
+
+    #[test]
+    fn globs() {
+        assert_eq!(glob_to_regex("cron-job*"), "cron\\-job.*");
+        assert_eq!(glob_to_regex("s?t"), "s.t");
+        // Every glob is a valid pattern, whatever characters it holds.
+        let (_, f) = index::schema();
+        let ascii: String = (1u8..128).map(char::from).collect();
+        for g in [
+            ascii.as_str(),
+            "\u{8}\u{FFFD}\t?91m",
+            "→*",
+            "a<b>*",
+            "\\d*",
+            "é?",
+        ] {
+            let re = glob_to_regex(g);
+            assert!(
+                RegexQuery::from_pattern(&re, f.action).is_ok(),
+                "{g:?} → {re:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! From a list query to a tantivy query: filters, globs, full text, and the checks that a
+//! query can run.
+
+use std::ops::Bound;
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, RegexQuery, TermQuery,
+};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{Index, Term};
+
+use crate::index::{self, Fields, IndexError};
+
+use super::*;
+
+pub(super) fn glob_to_regex(glob: &str) -> String {
+    let mut re = String::new();
+    for c in glob.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            // Only the regex syntax's meta characters are escaped: escaping anything else (a
+            // control character, `→`, U+FFFD) is itself a syntax error (found by the
+            // `query_parse` fuzz target).
+            c if "\\.+*?()|[]{}^$#&-~".contains(c) => {
+                re.push('\\');
+                re.push(c);
+            }
+            c => re.push(c),
+        }
+    }
+    re
+}
+
+/// The tantivy query for a list query.
+pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Query>, IndexError> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let term = |field, v: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, v),
+            IndexRecordOption::Basic,
+        ))
+    };
+    for (field, v) in [
+        (f.app, &q.app),
+        (f.category, &q.category),
+        (f.classification, &q.classification),
+        (f.status, &q.status),
+        (f.actor, &q.actor),
+    ] {
+        if let Some(v) = v {
+            clauses.push((Occur::Must, term(field, v)));
+        }
+    }
+    if let Some(a) = &q.action {
+        if a.contains(['*', '?']) {
+            let re = RegexQuery::from_pattern(&glob_to_regex(a), f.action)
+                .map_err(|e| IndexError::Query(e.to_string()))?;
+            clauses.push((Occur::Must, Box::new(re)));
+        } else {
+            clauses.push((Occur::Must, term(f.action, a)));
+        }
+    }
+    if q.since.is_some() || q.until.is_some() {
+        let lo = q.since.map_or(Bound::Unbounded, |s| {
+            Bound::Included(Term::from_field_i64(f.ts, s))
+        });
+        let hi = q.until.map_or(Bound::Unbounded, |u| {
+            Bound::Included(Term::from_field_i64(f.ts, u))
+        });
+        clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+    }
+    if let Some(text) = &q.text {
+        let mut parser = QueryParser::for_index(index, vec![f.text]);
+        parser.set_conjunction_by_default();
+        let parsed = parser
+            .parse_query(text)
+            .map_err(|e| IndexError::Query(e.to_string()))?;
+        // Some queries the parser accepts only fail when run (`<unknown field>:*` becomes an
+        // exists query that looks its field up late): check them now, against the schema, so a
+        // bad query is always a parse-time error. Found by the query_parse fuzz target.
+        check_runnable(&*parsed, &index.schema())?;
+        clauses.push((Occur::Must, parsed));
+    }
+    Ok(match clauses.len() {
+        0 => Box::new(AllQuery),
+        _ => Box::new(BooleanQuery::new(clauses)),
+    })
+}
+
+/// Checks a full-text query's syntax without running it: `Err` carries the parser's message.
+pub fn check_text(text: &str) -> Result<(), String> {
+    let (schema, fields) = index::schema();
+    let ram = Index::create_in_ram(schema);
+    let mut parser = QueryParser::for_index(&ram, vec![fields.text]);
+    parser.set_conjunction_by_default();
+    let parsed = parser.parse_query(text).map_err(|e| e.to_string())?;
+    check_runnable(&*parsed, &ram.schema()).map_err(|e| match e {
+        IndexError::Query(m) => m,
+        other => other.to_string(),
+    })
+}
+
+/// A parsed query can be turned into a weight without scoring (what running it does first).
+pub(super) fn check_runnable(
+    query: &dyn Query,
+    schema: &tantivy::schema::Schema,
+) -> Result<(), IndexError> {
+    query
+        .weight(tantivy::query::EnableScoring::disabled_from_schema(schema))
+        .map(|_| ())
+        .map_err(|e| IndexError::Query(e.to_string()))
+}

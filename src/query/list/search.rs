@@ -1,0 +1,246 @@
+//! Searching: the on-disk index (newest first, by fast fields) and the not-yet-indexed tail
+//! in a small in-memory index with the same schema.
+
+use std::ops::Bound;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
+use tantivy::{DocAddress, Index, Order, Searcher, Term};
+
+use crate::index::{self, Fields, IndexError};
+use crate::record::Event;
+use crate::store::{ScanItem, Store};
+
+use super::*;
+
+pub(super) fn read_str(
+    col: &Option<tantivy::columnar::StrColumn>,
+    doc: u32,
+    buf: &mut String,
+) -> Option<String> {
+    let col = col.as_ref()?;
+    let ord = col.ords().first(doc)?;
+    buf.clear();
+    col.ord_to_str(ord, buf).ok()?.then(|| buf.clone())
+}
+
+/// Runs the query on one searcher, newest first: by `ts`, and among events of the same second
+/// by id.
+///
+/// When document order is time order (`time_ordered`: every event indexed came at or after the
+/// previous one, as live capture always does), the newest matches are the last matching
+/// documents of each index segment: they are read from the end in growing windows, so a list
+/// query touches thousands of documents instead of all of them. Otherwise the top `limit` by
+/// `ts` are collected, and when the last second is cut by the limit, a second pass takes that
+/// second's events by id, so ties are decided exactly.
+pub(super) fn search(
+    searcher: &Searcher,
+    index: &Index,
+    f: &Fields,
+    q: &ListQuery,
+    time_ordered: bool,
+) -> Result<Vec<Row>, IndexError> {
+    let query = build_query(index, f, q)?;
+    let limit = q.limit.max(1);
+    let err = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
+    let hits: Vec<DocAddress> = if time_ordered {
+        newest_documents(searcher, query.as_ref(), limit).map_err(err)?
+    } else {
+        let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
+        let mut hits: Vec<(Option<i64>, DocAddress)> =
+            searcher.search(&query, &by_ts).map_err(err)?;
+        if hits.len() == limit {
+            if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
+                hits.retain(|(t, _)| *t != Some(last_ts));
+                let second = Term::from_field_i64(f.ts, last_ts);
+                let same_second = BooleanQuery::new(vec![
+                    (Occur::Must, query.box_clone()),
+                    (
+                        Occur::Must,
+                        Box::new(RangeQuery::new(
+                            Bound::Included(second.clone()),
+                            Bound::Included(second),
+                        )),
+                    ),
+                ]);
+                let by_id = TopDocs::with_limit(limit - hits.len())
+                    .order_by_fast_field::<u64>("id", Order::Desc);
+                let ties: Vec<(Option<u64>, DocAddress)> =
+                    searcher.search(&same_second, &by_id).map_err(err)?;
+                hits.extend(ties.into_iter().map(|(_, a)| (Some(last_ts), a)));
+            }
+        }
+        hits.into_iter().map(|(_, a)| a).collect()
+    };
+    let mut rows = Vec::with_capacity(hits.len());
+    let mut buf = String::new();
+    let mut cached: Option<(u32, SegmentColumns)> = None;
+    for addr in hits {
+        if cached.as_ref().map(|(o, _)| *o) != Some(addr.segment_ord) {
+            let reader = searcher.segment_reader(addr.segment_ord);
+            cached = Some((addr.segment_ord, SegmentColumns::open(reader)?));
+        }
+        let Some((_, cols)) = &cached else { continue };
+        let doc = addr.doc_id;
+        let u = |c: &tantivy::columnar::Column<u64>| c.first(doc).unwrap_or(0);
+        rows.push(Row {
+            id: u(&cols.id),
+            ts: cols.ts.first(doc).unwrap_or(0),
+            app: read_str(&cols.app, doc, &mut buf),
+            category: read_str(&cols.category, doc, &mut buf).unwrap_or_default(),
+            action: read_str(&cols.action, doc, &mut buf).unwrap_or_default(),
+            status: read_str(&cols.status, doc, &mut buf).unwrap_or_default(),
+            classification: read_str(&cols.classification, doc, &mut buf),
+            source_type: read_str(&cols.source_type, doc, &mut buf),
+            rev: read_str(&cols.rev, doc, &mut buf),
+            image_tag: read_str(&cols.image_tag, doc, &mut buf),
+            actor_label: read_str(&cols.actor_label, doc, &mut buf).unwrap_or_default(),
+            message: read_str(&cols.message, doc, &mut buf).unwrap_or_default(),
+            location: Some((u(&cols.seg), u(&cols.off))),
+            event: None,
+        });
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+    rows.truncate(q.limit);
+    Ok(rows)
+}
+
+/// The last `limit` matching, live documents of every index segment, found by scanning
+/// windows from the end of each segment (4,096 documents, then 8× more until enough match).
+pub(super) fn newest_documents(
+    searcher: &Searcher,
+    query: &dyn Query,
+    limit: usize,
+) -> tantivy::Result<Vec<DocAddress>> {
+    use tantivy::query::EnableScoring;
+    use tantivy::{DocSet, TERMINATED};
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut out = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let max = reader.max_doc();
+        let alive = reader.alive_bitset();
+        let mut window: u32 = 4096;
+        loop {
+            let lo = max.saturating_sub(window);
+            let mut scorer = weight.scorer(reader, 1.0)?;
+            let mut doc = scorer.doc();
+            if doc < lo {
+                doc = scorer.seek(lo);
+            }
+            let mut found = Vec::new();
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    found.push(doc);
+                }
+                doc = scorer.advance();
+            }
+            if found.len() >= limit || lo == 0 {
+                let skip = found.len().saturating_sub(limit);
+                out.extend(
+                    found[skip..]
+                        .iter()
+                        .map(|d| DocAddress::new(ord as u32, *d)),
+                );
+                break;
+            }
+            window = window.saturating_mul(8);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) struct SegmentColumns {
+    id: tantivy::columnar::Column<u64>,
+    ts: tantivy::columnar::Column<i64>,
+    seg: tantivy::columnar::Column<u64>,
+    off: tantivy::columnar::Column<u64>,
+    app: Option<tantivy::columnar::StrColumn>,
+    category: Option<tantivy::columnar::StrColumn>,
+    action: Option<tantivy::columnar::StrColumn>,
+    status: Option<tantivy::columnar::StrColumn>,
+    classification: Option<tantivy::columnar::StrColumn>,
+    source_type: Option<tantivy::columnar::StrColumn>,
+    rev: Option<tantivy::columnar::StrColumn>,
+    image_tag: Option<tantivy::columnar::StrColumn>,
+    actor_label: Option<tantivy::columnar::StrColumn>,
+    message: Option<tantivy::columnar::StrColumn>,
+}
+
+impl SegmentColumns {
+    fn open(reader: &tantivy::SegmentReader) -> Result<SegmentColumns, IndexError> {
+        let ff = reader.fast_fields();
+        let e = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
+        let s = |name: &str| ff.str(name).map_err(e);
+        Ok(SegmentColumns {
+            id: ff.u64("id").map_err(e)?,
+            ts: ff.i64("ts").map_err(e)?,
+            seg: ff.u64("seg").map_err(e)?,
+            off: ff.u64("off").map_err(e)?,
+            app: s("app")?,
+            category: s("category")?,
+            action: s("action")?,
+            status: s("status")?,
+            classification: s("classification")?,
+            source_type: s("source_type")?,
+            rev: s("rev")?,
+            image_tag: s("image_tag")?,
+            actor_label: s("actor_label")?,
+            message: s("message")?,
+        })
+    }
+}
+
+/// Events with id > `after`, put in an in-memory index and queried the same way.
+pub(super) fn search_tail(
+    store: &Store,
+    mark: index::Mark,
+    q: &ListQuery,
+) -> Result<(Vec<Row>, u64), IndexError> {
+    let after = mark.hwm;
+    let mut events: Vec<Event> = Vec::new();
+    store.scan_after(mark.at, after + 1, &mut |item| {
+        if let ScanItem::Line { line, .. } = item {
+            if line.id().is_some_and(|id| id > after) {
+                let json = line.event_json();
+                if let Ok(ev) = Event::from_json_text(&String::from_utf8_lossy(&json)) {
+                    events.push(ev);
+                }
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    let scanned = events.len() as u64;
+    if events.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    // The in-memory index (and its 15 MB arena) only when there is a tail to search.
+    let (schema, fields) = index::schema();
+    let ram = Index::create_in_ram(schema);
+    let mut writer: tantivy::IndexWriter = ram
+        .writer_with_num_threads(1, 15_000_000)
+        .map_err(|e| IndexError::Query(e.to_string()))?;
+    for (i, ev) in events.iter().enumerate() {
+        // The offset field carries the position in `events`, to get the event back.
+        let d = index::document(&fields, ev, 0, i as u64);
+        writer
+            .add_document(d)
+            .map_err(|e| IndexError::Query(e.to_string()))?;
+    }
+    writer
+        .commit()
+        .map_err(|e| IndexError::Query(e.to_string()))?;
+    let reader = ram.reader().map_err(|e| IndexError::Query(e.to_string()))?;
+    // Never ask for more than there is (a count asks for everything).
+    let mut q = q.clone();
+    q.limit = q.limit.min(events.len());
+    let rows = search(&reader.searcher(), &ram, &fields, &q, false)?;
+    let rows = rows
+        .into_iter()
+        .filter_map(|r| {
+            r.location
+                .and_then(|(_, i)| events.get(i as usize))
+                .map(Row::from_event)
+        })
+        .collect();
+    Ok((rows, scanned))
+}
