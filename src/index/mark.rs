@@ -93,7 +93,7 @@ pub(super) fn store_holds_mark(store: &Store, mark: &Mark) -> Result<bool, Store
     Ok(found.unwrap_or(true))
 }
 
-/// Prefix of the files that say an index update is pending (see [`EventIndex::mark_stale`]).
+/// Prefix of the files that say an index update is pending (see [`super::EventIndex::mark_stale`]).
 pub const STALE_PREFIX: &str = "index.stale-";
 
 /// A pending index update; [`StaleMark::clear`] once the index matches the segments again.

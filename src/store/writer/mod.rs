@@ -3,10 +3,8 @@
 //! segments-format.md §6–§7; every step that can be interrupted leaves a state §8 recovers.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use serde_json::{Map, Value};
 
 use super::error::{Result, StoreError};
 use super::fsutil::{self, Ownership, WriterLock};
@@ -18,6 +16,10 @@ use super::segment::{self, file_name, SegmentFiles, Trailer, PLAIN_SUFFIX};
 use super::{Durability, StoreOptions, StorePaths};
 use crate::crashpoint;
 use crate::record::{ActorStamp, Event};
+
+mod repair;
+
+use repair::{recovery_event, repair_event, repair_torn_tail};
 
 /// Who is appending, for the maintenance events the store itself writes (torn-tail repair).
 #[derive(Debug, Clone)]
@@ -444,84 +446,6 @@ impl SegmentWriter<'_> {
 fn day_of(rest: &[u8]) -> Option<&str> {
     let at = memfind(rest, b"\"ts\":\"")? + 6;
     std::str::from_utf8(rest.get(at..at + 10)?).ok()
-}
-
-fn repair_torn_tail(
-    paths: &StorePaths,
-    owner: &Ownership,
-    active: &ActiveTail,
-    torn: &Torn,
-    file: &File,
-) -> Result<Repair> {
-    let mut removed = Vec::with_capacity(torn.bytes as usize);
-    let mut f = file;
-    f.seek(SeekFrom::Start(active.valid_len))
-        .map_err(StoreError::io("seek", &active.path))?;
-    f.take(torn.bytes)
-        .read_to_end(&mut removed)
-        .map_err(StoreError::io("read", &active.path))?;
-    fsutil::ensure_dir(&paths.quarantine, owner)?;
-    let name = format!("{}.{}.torn", file_name(&active.path), active.valid_len);
-    let qpath = paths.quarantine.join(&name);
-    // The removed bytes are kept, so a repair never destroys evidence.
-    fsutil::atomic_write(&qpath, &removed, owner)?;
-    file.set_len(active.valid_len)
-        .map_err(StoreError::io("truncate", &active.path))?;
-    file.sync_all()
-        .map_err(StoreError::io("fsync", &active.path))?;
-    Ok(Repair {
-        segment: file_name(&active.path),
-        offset: active.valid_len,
-        removed_bytes: removed.len() as u64,
-        removed_lines: torn.pieces,
-        quarantine: format!("quarantine/{name}"),
-    })
-}
-
-fn recovery_event(r: &Recovered, paths: &StorePaths, ctx: &AppendContext) -> Event {
-    let mut meta = Map::new();
-    let mut what = Vec::new();
-    if r.compaction {
-        meta.insert("compaction_completed".into(), Value::from(true));
-        what.push("completed an interrupted prune/vacuum".to_string());
-    }
-    if let Some(old) = &r.restore_rolled_back {
-        let name = old
-            .strip_prefix(&paths.root)
-            .unwrap_or(old)
-            .to_string_lossy()
-            .into_owned();
-        what.push(format!("rolled back an interrupted restore (kept {name})"));
-        meta.insert("restore_rolled_back_from".into(), Value::from(name));
-    }
-    Event::maintenance(
-        "recover",
-        format!("recovered after a crash: {}", what.join("; ")),
-        meta,
-        &ctx.now,
-        &ctx.source_trigger,
-        &ctx.actor,
-    )
-}
-
-fn repair_event(repair: &Repair, ctx: &AppendContext) -> Event {
-    let mut meta = Map::new();
-    meta.insert("segment".into(), Value::from(repair.segment.clone()));
-    meta.insert("offset".into(), Value::from(repair.offset));
-    meta.insert("removed_bytes".into(), Value::from(repair.removed_bytes));
-    meta.insert("removed_lines".into(), Value::from(repair.removed_lines));
-    meta.insert("quarantine".into(), Value::from(repair.quarantine.clone()));
-    Event::maintenance(
-        "repair",
-        format!(
-            "repaired torn tail of segment {}: removed {} byte(s)",
-            repair.segment, repair.removed_bytes
-        ),
-        meta,
-        &ctx.now,
-        &ctx.source_trigger,
-        &ctx.actor,
-    )
 }
 
 #[cfg(test)]
