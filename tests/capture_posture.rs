@@ -484,6 +484,21 @@ fn held_locks_cost_under_a_second() {
         "{} events for {spooled} spool files",
         apps.len()
     );
+    // Events built while the state lock was held elsewhere (both locks held: from a snapshot)
+    // say so; `first`, `second` (state lock free) and `third` were built under it.
+    let events = env.export_events();
+    let marked = |e: &serde_json::Value| e["meta"]["correlation_state"].as_str().is_some();
+    let n = events.len();
+    assert!(
+        events[1..n - 2].iter().all(marked),
+        "an event built from a state snapshot is not marked"
+    );
+    assert!(
+        ![&events[0], &events[n - 2], &events[n - 1]]
+            .into_iter()
+            .any(marked),
+        "an event built under the state lock is marked"
+    );
 }
 
 /// A tiny tmpfs, filled up. Needs `mount` (root in a container with CAP_SYS_ADMIN, as CI has).

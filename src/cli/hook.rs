@@ -155,92 +155,107 @@ pub fn record_with(
     };
     let mut built = build(&mut capture);
     let Some(mut locked) = locked else {
-        return record_without_state(
+        // Built from a snapshot: say so on every event; the budget is spent, so one try for
+        // the writer lock, then the spool. The state is left as it was.
+        for ev in built.events.iter_mut() {
+            ev.meta.insert(
+                "correlation_state".into(),
+                serde_json::Value::from("unavailable: built from a snapshot (state lock busy)"),
+            );
+        }
+        let how = match append_or_spool(
             data_dir,
             settings,
             owner,
             source_trigger,
             &mut built,
             now_ts,
-        );
+            Duration::ZERO,
+        )? {
+            Stored::Nothing => return Ok(None),
+            Stored::Appended => "recorded",
+            Stored::Spooled => "spooled (the store was busy)",
+        };
+        return Ok(Some(format!(
+            "{how}; the correlation state was busy, so this event was attributed from a snapshot"
+        )));
     };
-    if !built.events.is_empty() {
-        let mut opts = settings.store_options().map_err(|e| e.to_string())?;
-        opts.lock_timeout = budget.saturating_sub(started.elapsed());
-        let store = Store::new(data_dir, opts, owner);
-        let ctx = AppendContext {
-            now: now_ts,
-            source_trigger: source_trigger.to_string(),
-            actor: ActorStamp::system(),
-        };
-        let receipt = match store.append(&mut built.events, &ctx) {
-            Ok(r) => r,
-            Err(StoreError::LockBusy { .. }) => {
-                // Maintenance holds the writer lock for longer than our budget: leave the
-                // events durably in the spool; the next writer appends them (ids then). The
-                // correlation state cannot learn their ids, which only a later
-                // deploy-source-set amend would have used.
-                store.spool(&mut built.events).map_err(|e| e.to_string())?;
-                return Ok(locked.save().err().map(|e| {
-                    format!("spooled (the store was busy), but correlation state not saved: {e}")
-                }));
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        built.learn_ids(&mut locked.state);
-        if !receipt.seal_errors.is_empty() {
-            // Recorded (durable); only the compression of a full segment failed.
-            eprintln!(
-                " !     dokku-audit: warning: recorded, but sealing failed (the next write retries): {}",
-                receipt.seal_errors.join("; ")
-            );
+    let budget_left = budget.saturating_sub(started.elapsed());
+    match append_or_spool(
+        data_dir,
+        settings,
+        owner,
+        source_trigger,
+        &mut built,
+        now_ts,
+        budget_left,
+    )? {
+        Stored::Nothing => locked.save().map(|()| None).map_err(|e| e.to_string()),
+        // Maintenance held the writer lock for longer than our budget: the events are durable
+        // in the spool; the next writer appends them (ids then). The correlation state cannot
+        // learn their ids, which only a later deploy-source-set amend would have used.
+        Stored::Spooled => Ok(locked.save().err().map(|e| {
+            format!("spooled (the store was busy), but correlation state not saved: {e}")
+        })),
+        Stored::Appended => {
+            built.learn_ids(&mut locked.state);
+            Ok(locked
+                .save()
+                .err()
+                .map(|e| format!("recorded, but correlation state not saved: {e}")))
         }
-        return Ok(locked
-            .save()
-            .err()
-            .map(|e| format!("recorded, but correlation state not saved: {e}")));
     }
-    locked.save().map(|()| None).map_err(|e| e.to_string())
 }
 
-/// Appends (or spools) events built without the state lock; the state is left as it was.
-fn record_without_state(
+/// Where a trigger's events went.
+enum Stored {
+    /// There were none.
+    Nothing,
+    /// Appended to the segments (ids assigned in `built`).
+    Appended,
+    /// The writer lock stayed busy: durably in the spool.
+    Spooled,
+}
+
+/// The one way a trigger stores its events: append, waiting at most `lock_timeout` for the
+/// writer lock, else spool. A seal failure after a durable append is only a warning.
+fn append_or_spool(
     data_dir: &Path,
     settings: &Settings,
     owner: Ownership,
     source_trigger: &'static str,
     built: &mut crate::event::build::Built,
     now_ts: String,
-) -> Result<Option<String>, String> {
+    lock_timeout: Duration,
+) -> Result<Stored, String> {
     if built.events.is_empty() {
-        return Ok(None);
-    }
-    for ev in built.events.iter_mut() {
-        ev.meta.insert(
-            "correlation_state".into(),
-            serde_json::Value::from("unavailable: built from a snapshot (state lock busy)"),
-        );
+        return Ok(Stored::Nothing);
     }
     let mut opts = settings.store_options().map_err(|e| e.to_string())?;
-    // The budget is spent: one try for the writer lock, then the spool.
-    opts.lock_timeout = Duration::ZERO;
+    opts.lock_timeout = lock_timeout;
     let store = Store::new(data_dir, opts, owner);
     let ctx = AppendContext {
         now: now_ts,
         source_trigger: source_trigger.to_string(),
         actor: ActorStamp::system(),
     };
-    let how = match store.append(&mut built.events, &ctx) {
-        Ok(_) => "recorded",
+    match store.append(&mut built.events, &ctx) {
+        Ok(receipt) => {
+            if !receipt.seal_errors.is_empty() {
+                // Recorded (durable); only the compression of a full segment failed.
+                eprintln!(
+                    " !     dokku-audit: warning: recorded, but sealing failed (the next write retries): {}",
+                    receipt.seal_errors.join("; ")
+                );
+            }
+            Ok(Stored::Appended)
+        }
         Err(StoreError::LockBusy { .. }) => {
             store.spool(&mut built.events).map_err(|e| e.to_string())?;
-            "spooled (the store was busy)"
+            Ok(Stored::Spooled)
         }
-        Err(e) => return Err(e.to_string()),
-    };
-    Ok(Some(format!(
-        "{how}; the correlation state was busy, so this event was attributed from a snapshot"
-    )))
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The `report` trigger (`dokku report [APP]`): four-space indented lines.
