@@ -125,27 +125,6 @@ pub fn as_invoker<T>(f: impl FnOnce() -> T) -> std::io::Result<T> {
 /// True when `path` lies inside `data_dir` (after resolving what exists of both): such a path is
 /// only ever touched as the runtime user, even when the operator named it.
 pub fn is_inside(path: &std::path::Path, data_dir: &std::path::Path) -> bool {
-    let resolve = |p: &std::path::Path| -> std::path::PathBuf {
-        // Resolve the longest existing prefix, then append the rest as given.
-        let mut existing = p.to_path_buf();
-        let mut rest = Vec::new();
-        loop {
-            if let Ok(c) = existing.canonicalize() {
-                let mut out = c;
-                for part in rest.iter().rev() {
-                    out.push(part);
-                }
-                return out;
-            }
-            match (existing.file_name(), existing.parent()) {
-                (Some(name), Some(parent)) => {
-                    rest.push(name.to_os_string());
-                    existing = parent.to_path_buf();
-                }
-                _ => return p.to_path_buf(),
-            }
-        }
-    };
     let abs = |p: &std::path::Path| -> std::path::PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
@@ -153,5 +132,6 @@ pub fn is_inside(path: &std::path::Path, data_dir: &std::path::Path) -> bool {
             std::env::current_dir().unwrap_or_default().join(p)
         }
     };
-    resolve(&abs(path)).starts_with(resolve(&abs(data_dir)))
+    let resolve = |p: &std::path::Path| crate::store::fsutil::resolve_data_dir(&abs(p));
+    resolve(path).starts_with(resolve(data_dir))
 }

@@ -51,20 +51,17 @@ pub struct Ownership {
 }
 
 impl Ownership {
-    /// Resolves the runtime owner from the environment and the account files.
+    /// The runtime owner from the environment and the account files, resolved once per process
+    /// (the privilege switch, the hook and the store all ask; the account files are read once).
     pub fn from_env() -> Ownership {
-        let user = std::env::var("DOKKU_AUDIT_RUNTIME_USER")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "dokku".into());
-        let group = std::env::var("DOKKU_AUDIT_RUNTIME_GROUP")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| user.clone());
-        Ownership {
-            uid: lookup_id("/etc/passwd", &user),
-            gid: lookup_id("/etc/group", &group),
-        }
+        static RESOLVED: std::sync::OnceLock<Ownership> = std::sync::OnceLock::new();
+        *RESOLVED.get_or_init(|| {
+            let (user, group) = runtime_names();
+            Ownership {
+                uid: lookup_id("/etc/passwd", &user),
+                gid: lookup_id("/etc/group", &group),
+            }
+        })
     }
 
     /// Applies the mode and, when the file is root's (only root can give files away), the
@@ -94,6 +91,20 @@ impl Ownership {
         let fd = open_path(path, OFlags::RDONLY, 0).map_err(StoreError::io("open", path))?;
         self.apply_fd(&fd, mode, path)
     }
+}
+
+/// The runtime user and group names: `DOKKU_AUDIT_RUNTIME_USER` (default `dokku`) and
+/// `DOKKU_AUDIT_RUNTIME_GROUP` (default: the user's name).
+pub fn runtime_names() -> (String, String) {
+    let user = std::env::var("DOKKU_AUDIT_RUNTIME_USER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "dokku".into());
+    let group = std::env::var("DOKKU_AUDIT_RUNTIME_GROUP")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| user.clone());
+    (user, group)
 }
 
 fn lookup_id(file: &str, name: &str) -> Option<u32> {
