@@ -14,7 +14,6 @@
 
 mod util;
 
-use std::path::Path;
 
 use dokku_audit::event::redact::{
     deploy_metadata, redact_command_tokens, redact_url_credentials, REDACTED,
@@ -515,49 +514,6 @@ proptest! {
 
 // ---- the real binary ----
 
-/// Every file under `dir`, read whole.
-fn files(dir: &Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if let Ok(b) = std::fs::read(&p) {
-            out.push((p, b));
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Decompressed content of sealed segments, so a secret cannot hide in a zstd frame.
-fn plain_bytes(path: &Path, bytes: Vec<u8>) -> Vec<u8> {
-    if path.extension().is_some_and(|e| e == "zst") {
-        zstd_decode(&bytes).unwrap_or(bytes)
-    } else {
-        bytes
-    }
-}
-
-fn zstd_decode(bytes: &[u8]) -> Option<Vec<u8>> {
-    let out = std::process::Command::new("zstdcat")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .ok()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take()?.write_all(bytes).ok()?;
-            c.wait_with_output().ok()
-        })?;
-    Some(out.stdout)
-}
-
 /// One `dokku` command's worth of triggers, with the secret where that command puts it.
 fn capture(env: &TestEnv, place: &Place, app: &str, key: &str, secret: &str, host: &str) {
     let (cmd, _) = command(place, app, key, secret, host, &[]);
@@ -631,7 +587,8 @@ fn capture(env: &TestEnv, place: &Place, app: &str, key: &str, secret: &str, hos
         let o = env.run(&refs);
         assert!(o.status.success(), "{a:?}: {}", util::stderr(&o));
         assert!(
-            !contains(&o.stderr, secret.as_bytes()) && !contains(&o.stdout, secret.as_bytes()),
+            !util::contains(&o.stderr, secret.as_bytes())
+                && !util::contains(&o.stdout, secret.as_bytes()),
             "{a:?} printed the secret"
         );
     }
@@ -657,7 +614,7 @@ proptest! {
         let export = env.run(&["export"]);
         prop_assert!(export.status.success(), "{}", util::stderr(&export));
         prop_assert!(!export.stdout.is_empty(), "nothing recorded");
-        prop_assert!(!contains(&export.stdout, secret.as_bytes()), "secret exported");
+        prop_assert!(!util::contains(&export.stdout, secret.as_bytes()), "secret exported");
         for v in String::from_utf8_lossy(&export.stdout).lines() {
             let _: serde_json::Value = serde_json::from_str(v).expect("export is JSON lines");
         }
@@ -668,15 +625,13 @@ proptest! {
             "the index finds the secret: {}",
             util::stdout(&search)
         );
-        let mut all = Vec::new();
-        files(&env.data, &mut all);
+        let all = util::files_as_read(&env.data);
         prop_assert!(all.iter().any(|(p, _)| p.to_string_lossy().contains("segments")));
         for (p, b) in all {
-            let b = plain_bytes(&p, b);
-            prop_assert!(!contains(&b, secret.as_bytes()), "secret in {}", p.display());
+            prop_assert!(!util::contains(&b, secret.as_bytes()), "secret in {}", p.display());
             // Text files: not even a part of it (binary index files may hold `qq` by chance).
             if std::str::from_utf8(&b).is_ok() {
-                prop_assert!(!contains(&b, b"qq"), "part of the secret in {}", p.display());
+                prop_assert!(!util::contains(&b, b"qq"), "part of the secret in {}", p.display());
             }
         }
     }

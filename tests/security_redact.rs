@@ -615,36 +615,6 @@ fn cases() -> Vec<Case> {
     out
 }
 
-/// Every file under `dir`.
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-/// A file's bytes; sealed segments (and any other zstd frame) decompressed.
-fn plain(path: &Path) -> Vec<u8> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        if let Ok(d) = zstd::stream::decode_all(&bytes[..]) {
-            return d;
-        }
-    }
-    bytes
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// `plugin/<trigger> ARGS…` (the shim Dokku runs, which execs the binary), with the test
 /// environment of `util::TestEnv`.
 fn plugin_call(env: &TestEnv, call: &[String], extra: &[(&str, &str)]) -> std::process::Output {
@@ -679,7 +649,9 @@ fn run_calls(env: &TestEnv, cases: &[Case], extra: &[(&str, &str)], leaks: &mut 
                 util::stderr(&o)
             );
             for s in &c.secrets {
-                if contains(&o.stdout, s.as_bytes()) || contains(&o.stderr, s.as_bytes()) {
+                if util::contains(&o.stdout, s.as_bytes())
+                    || util::contains(&o.stderr, s.as_bytes())
+                {
                     leaks.push(format!("{}: {s} printed by {call:?}", c.name));
                 }
             }
@@ -711,15 +683,13 @@ fn real_command_shapes_leave_no_secret_in_the_data_dir() {
         &[("DOKKU_AUDIT_HOOK_TIMEOUT_MS", "20")],
         &mut leaks,
     );
-    let mut spool = Vec::new();
-    files(&env.data.join("spool"), &mut spool);
+    let spool = util::files_as_read(&env.data.join("spool"));
     assert!(!spool.is_empty(), "nothing spooled");
     let mut in_spool = Vec::new();
-    for p in &spool {
-        let b = plain(p);
+    for (p, b) in &spool {
         for c in &cases {
             for s in &c.secrets {
-                if contains(&b, s.as_bytes()) {
+                if util::contains(b, s.as_bytes()) {
                     in_spool.push(format!("{}: {s} in {}", c.name, p.display()));
                 }
             }
@@ -743,8 +713,8 @@ fn real_command_shapes_leave_no_secret_in_the_data_dir() {
         }
     }
     // 4. Every file of the data dir.
-    let mut paths = Vec::new();
-    files(&env.data, &mut paths);
+    let all = util::files_as_read(&env.data);
+    let paths: Vec<&PathBuf> = all.iter().map(|(p, _)| p).collect();
     assert!(
         paths
             .iter()
@@ -753,11 +723,10 @@ fn real_command_shapes_leave_no_secret_in_the_data_dir() {
     );
     assert!(paths.iter().any(|p| p.starts_with(env.data.join("state"))));
     assert!(paths.iter().any(|p| p.starts_with(env.data.join("index"))));
-    for p in &paths {
-        let b = plain(p);
+    for (p, b) in &all {
         for c in &cases {
             for s in &c.secrets {
-                if contains(&b, s.as_bytes()) {
+                if util::contains(b, s.as_bytes()) {
                     leaks.push(format!(
                         "{}: {s} in {}",
                         c.name,

@@ -156,26 +156,12 @@ fn a_change_stands_with_a_warning_when_the_trail_cannot_record_it() {
     );
 }
 
-/// Every file under `dir` (sealed segments decompressed too) except the token file itself.
-fn contents(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            contents(&p, out);
-        } else if p.file_name().is_some_and(|n| n != "serve-token") {
-            let bytes = std::fs::read(&p).unwrap();
-            if p.extension().is_some_and(|e| e == "zst") {
-                let plain = zstd::decode_all(&bytes[..]).expect("sealed segment decompresses");
-                out.push((p.with_extension("zst.decompressed"), plain));
-            }
-            out.push((p, bytes));
-        }
-    }
-}
-
 fn assert_nowhere(env: &TestEnv, secret: &str) {
-    let mut files = Vec::new();
-    contents(&env.data, &mut files);
+    // Every file (sealed segments decompressed) except the token file itself.
+    let files: Vec<_> = util::files_as_read(&env.data)
+        .into_iter()
+        .filter(|(p, _)| p.file_name().is_some_and(|n| n != "serve-token"))
+        .collect();
     assert!(
         files.iter().any(|(p, _)| p.starts_with(env.segments_dir())),
         "no segment to search"

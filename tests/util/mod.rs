@@ -173,3 +173,35 @@ pub fn assert_dokku_error(o: &Output, needle: &str) {
     assert!(err.contains(needle), "{err:?} does not mention {needle:?}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Every file under `dir`, with its content as a reader sees it: a zstd frame (a sealed
+/// segment) decompressed. What every "no secret on disk" test searches — segments, index,
+/// state, spool, quarantine, backups alike.
+pub fn files_as_read(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                let bytes = match bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                    true => zstd::stream::decode_all(&bytes[..]).unwrap_or(bytes),
+                    false => bytes,
+                };
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `needle` (non-empty) occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
