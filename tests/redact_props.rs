@@ -14,7 +14,6 @@
 
 mod util;
 
-
 use dokku_audit::event::redact::{
     deploy_metadata, redact_command_tokens, redact_url_credentials, REDACTED,
 };
