@@ -1,4 +1,5 @@
-//! `serve [--listen ADDR] [--no-auth] [--threads N] [--allow-host NAME]… [--max-per-peer N]` and
+//! `serve [--listen ADDR] [--no-auth] [--threads N] [--allow-host NAME]… [--max-per-peer N]
+//! [--head-timeout SECS]` and
 //! `serve --rotate-token`: the read-only HTTP API and web page (see `src/serve/` and
 //! docs/serve.md). Creating the token (first start) and rotating it record a `maintenance` event
 //! that names the token file, never the token.
@@ -32,6 +33,10 @@ pub struct ServeArgs {
     /// shares the proxy's address).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub max_per_peer: usize,
+    /// Seconds a request head may take to arrive in full, and a kept-alive connection may stay
+    /// idle (1–300).
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub head_timeout: u64,
     /// Replace the token with a new one, print it, and exit (a running server uses it at once).
     #[arg(long)]
     pub rotate_token: bool,
@@ -66,7 +71,13 @@ pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
             "--max-per-peer must be from 1 to 4096".into(),
         ));
     }
+    if !(1..=300).contains(&a.head_timeout) {
+        return Err(CliError::Usage(
+            "--head-timeout must be from 1 to 300 seconds".into(),
+        ));
+    }
     let mut opts = ServeOptions::new(listen);
+    opts.head_deadline = std::time::Duration::from_secs(a.head_timeout);
     opts.no_auth = a.no_auth;
     opts.threads = a.threads;
     opts.max_per_peer = a.max_per_peer;

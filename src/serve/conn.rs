@@ -1,7 +1,7 @@
 //! One connection, from the accepted socket to its close.
 //!
 //! Each admitted connection gets a small thread of its own (256 KiB of stack) that reads request
-//! heads — each head must be complete within [`HEAD_DEADLINE`] of when the server started waiting
+//! heads — each head must be complete within [`HEAD_DEADLINE`] (or `--head-timeout`) of when the server started waiting
 //! for it, however the bytes trickle in — checks `Host`/`Origin`, and only then hands the parsed
 //! request to the worker pool, waits for the answer and writes it. So a slow or idle client holds
 //! a connection thread (capped per client address and in all, see [`super::guard::Peers`]), never
@@ -17,8 +17,8 @@ use super::guard::Admitted;
 use super::http::{self, HttpError, ReadOutcome, Request, Response};
 use super::{api, Shared, WRITE_TIMEOUT};
 
-/// How long one request head may take to arrive in full, counted from when the server starts
-/// waiting for it (the accept, or the end of the previous response on a kept-alive connection).
+/// How long one request head may take to arrive in full by default (`--head-timeout`), counted
+/// from when the server starts waiting for it (the accept, or the end of the previous response on a kept-alive connection).
 /// A head still incomplete then is answered 408 and the connection closed; a connection that
 /// sent nothing of a next request by then is closed silently.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
@@ -114,12 +114,12 @@ pub fn serve(shared: &Arc<Shared>, jobs: &SyncSender<Job>, conn: TcpStream, admi
         4096,
         Deadline {
             stream: read_half,
-            until: Instant::now() + HEAD_DEADLINE,
+            until: Instant::now() + shared.head_deadline,
         },
     );
     let mut writer = conn;
     loop {
-        reader.get_mut().until = Instant::now() + HEAD_DEADLINE;
+        reader.get_mut().until = Instant::now() + shared.head_deadline;
         let req = match http::read_request(&mut reader) {
             ReadOutcome::Closed => return,
             ReadOutcome::Bad(e) => return refuse(&mut writer, &e),

@@ -82,6 +82,8 @@ pub struct ServeOptions {
     pub max_per_peer: usize,
     /// Open connections in all (event streams not counted).
     pub max_connections: usize,
+    /// How long one request head may take to arrive in full (also the keep-alive idle time).
+    pub head_deadline: Duration,
     /// Host names besides the loopback ones and the bound address that requests may carry in
     /// `Host` (a reverse proxy's), checked with [`guard::normalize_allowed`].
     pub allow_hosts: Vec<String>,
@@ -98,6 +100,7 @@ impl ServeOptions {
             max_streams: 64,
             max_per_peer: 32,
             max_connections: 1024,
+            head_deadline: conn::HEAD_DEADLINE,
             allow_hosts: Vec::new(),
         }
     }
@@ -117,6 +120,7 @@ pub struct Shared {
     hosts: guard::HostPolicy,
     streams: AtomicUsize,
     max_streams: usize,
+    head_deadline: Duration,
     stop: AtomicBool,
     /// Decoded sealed segments, for the events of a page.
     pub cache: cache::SegmentCache,
@@ -194,6 +198,7 @@ impl Server {
             hosts: guard::HostPolicy::new(opts.listen, &opts.allow_hosts),
             streams: AtomicUsize::new(0),
             max_streams: opts.max_streams,
+            head_deadline: opts.head_deadline,
             stop: AtomicBool::new(false),
             cache: cache::SegmentCache::default(),
         };
