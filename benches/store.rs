@@ -98,7 +98,7 @@ fn seal_full_segment(c: &mut Criterion) {
                 },
                 |(d, p)| {
                     black_box(
-                        dokku_audit::store::writer::seal_plain(&p, &opts, &Ownership::default())
+                        dokku_audit::store::codec::seal_plain(&p, &opts, &Ownership::default())
                             .unwrap(),
                     );
                     d

@@ -5,6 +5,7 @@
 //! ```text
 //! Dokku trigger ──argv+env──▶ plugin/<trigger> ──exec──▶ dokku-audit hook <trigger> …
 //!   privilege  a root process becomes the runtime user before touching the data directory
+//!   layout, safefs  every name in the data directory; the only way to open, create or remove one
 //!   hook       what Dokku passed, typed (trigger args, environment, the user-auth command line)
 //!   event      who did it (actor, the command per DOKKU_PID), redaction, correlation → record
 //!   state      what one trigger leaves for the next (under its own lock)
@@ -17,8 +18,8 @@
 //! ```
 //!
 //! [`record`] is the bottom layer that every other module uses; only [`store`] opens segment
-//! files, and every file under the data directory is opened through `store::fsutil` (no
-//! symlink followed).
+//! files; [`layout`] names every path of the data directory, and every file there is opened
+//! through [`safefs`] (no symlink followed).
 
 #![warn(missing_docs)]
 
@@ -27,7 +28,9 @@ pub mod timefmt;
 
 pub mod clock;
 pub mod crashpoint;
+pub mod layout;
 pub mod privilege;
+pub mod safefs;
 pub mod settings;
 
 pub mod hook;

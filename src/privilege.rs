@@ -7,7 +7,7 @@
 //! by one, a root process stops being root before it touches the data directory: [`enter`],
 //! called once at the start of `main`, switches the process to the runtime user and group
 //! (`DOKKU_AUDIT_RUNTIME_USER`/`_GROUP`, default `dokku`), whose rights are exactly what a
-//! `dokku` group member could get anyway. The file helpers in `store::fsutil` still refuse
+//! `dokku` group member could get anyway. The file helpers in `safefs` still refuse
 //! symlinks and plantable names, for the processes that run as `dokku` or cannot switch.
 //!
 //! The switch keeps root as the *saved* user id, so one narrow scope can act for the operator
@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 
 use rustix::process::{Gid, Uid};
 
-use crate::store::Ownership;
+use crate::safefs::Ownership;
 
 /// The identity the process runs under after [`enter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +132,6 @@ pub fn is_inside(path: &std::path::Path, data_dir: &std::path::Path) -> bool {
             std::env::current_dir().unwrap_or_default().join(p)
         }
     };
-    let resolve = |p: &std::path::Path| crate::store::fsutil::resolve_data_dir(&abs(p));
+    let resolve = |p: &std::path::Path| crate::safefs::resolve_data_dir(&abs(p));
     resolve(path).starts_with(resolve(data_dir))
 }

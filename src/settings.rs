@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::store::{Durability, StoreOptions};
-
 /// One known setting.
 #[derive(Debug, Clone, Copy)]
 pub struct Key {
@@ -105,6 +103,25 @@ pub const KEYS: &[Key] = &[
     },
 ];
 
+/// The store's settings, validated (see the keys above for what each controls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `segment_max_bytes`.
+    pub segment_max_bytes: u64,
+    /// `segment_rotate_daily`.
+    pub rotate_daily: bool,
+    /// `durability` is `relaxed` (else `always`).
+    pub durability_relaxed: bool,
+    /// `seal_grace_seconds`.
+    pub seal_grace: Duration,
+    /// `seal_zstd_level`.
+    pub zstd_level: i32,
+    /// `busy_timeout_ms`: how long a writer waits for the lock.
+    pub busy_timeout: Duration,
+    /// `retention_days`.
+    pub retention_days: u64,
+}
+
 /// A setting could not be read or has an invalid value.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -135,13 +152,13 @@ pub struct Settings {
 }
 
 /// The settings file inside the data directory.
-pub const SETTINGS_FILE: &str = "settings.json";
+pub const SETTINGS_FILE: &str = crate::layout::SETTINGS;
 
 impl Settings {
     /// Loads `<data dir>/settings.json` (absent = nothing stored).
     pub fn load(data_dir: &Path) -> Result<Settings, SettingsError> {
         let path = data_dir.join(SETTINGS_FILE);
-        let text = match crate::store::fsutil::read_to_string(&path) {
+        let text = match crate::safefs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
             Err(e) => {
@@ -214,7 +231,7 @@ impl Settings {
 
     /// Parses every setting the way its reader will: the first invalid one is the error.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.store_options()?;
+        self.store_settings()?;
         self.bool("strict_mode")?;
         self.int("command_match_window_seconds", 0, 30 * 86_400)?;
         self.int("pending_stale_threshold_seconds", 0, 365 * 86_400)?;
@@ -226,23 +243,24 @@ impl Settings {
 
     /// Writes the stored values to `<data dir>/settings.json` (atomically).
     pub fn save(&self, data_dir: &Path) -> Result<(), SettingsError> {
-        let owner = crate::store::Ownership::from_env();
+        let owner = crate::safefs::Ownership::from_env();
         let path = data_dir.join(SETTINGS_FILE);
-        let fail = |e: crate::store::StoreError| SettingsError::File {
+        let fail = |e: crate::safefs::FsError| SettingsError::File {
             path: path.display().to_string(),
             detail: e.to_string(),
         };
-        crate::store::fsutil::ensure_dir(data_dir, &owner).map_err(fail)?;
+        crate::safefs::ensure_dir(data_dir, &owner).map_err(fail)?;
         let mut bytes = serde_json::to_vec_pretty(&self.stored).unwrap_or_default();
         bytes.push(b'\n');
-        crate::store::fsutil::atomic_write(&path, &bytes, &owner).map_err(fail)
+        crate::safefs::atomic_write(&path, &bytes, &owner).map_err(fail)
     }
 
-    /// Store options for a writer that may wait `lock_timeout` for the lock.
-    pub fn store_options(&self) -> Result<StoreOptions, SettingsError> {
-        let durability = match self.raw("durability").trim() {
-            "always" => Durability::Always,
-            "relaxed" => Durability::Relaxed,
+    /// The store's keys, parsed and range-checked (the store turns them into its options:
+    /// `StoreOptions::from_settings`).
+    pub fn store_settings(&self) -> Result<StoreSettings, SettingsError> {
+        let relaxed = match self.raw("durability").trim() {
+            "always" => false,
+            "relaxed" => true,
             other => {
                 return Err(SettingsError::Invalid {
                     key: "durability",
@@ -251,13 +269,13 @@ impl Settings {
                 })
             }
         };
-        Ok(StoreOptions {
+        Ok(StoreSettings {
             segment_max_bytes: self.int("segment_max_bytes", 4096, 1 << 40)?,
             rotate_daily: self.bool("segment_rotate_daily")?,
-            durability,
+            durability_relaxed: relaxed,
             seal_grace: Duration::from_secs(self.int("seal_grace_seconds", 0, 30 * 86_400)?),
             zstd_level: self.int("seal_zstd_level", 1, 19)? as i32,
-            lock_timeout: Duration::from_millis(self.int("busy_timeout_ms", 0, 3_600_000)?),
+            busy_timeout: Duration::from_millis(self.int("busy_timeout_ms", 0, 3_600_000)?),
             retention_days: self.int("retention_days", 0, 100_000)?,
         })
     }

@@ -12,12 +12,35 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::event::correlate::CorrelationState;
-use crate::store::fsutil::{self, Ownership, WriterLock};
-use crate::store::StoreError;
+use crate::layout::Layout;
+use crate::safefs::{self, FsError, Ownership, WriterLock};
 
-/// The state directory inside a data directory.
-pub fn state_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("state")
+/// Why the state could not be opened or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Other triggers held the state lock for the whole budget (a loaded host): the caller
+    /// records its event from a snapshot instead.
+    #[error(
+        "the correlation state is locked by other triggers ({path}); gave up after {waited_ms} ms"
+    )]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited_ms: u128,
+    },
+    /// A file operation on `state/` failed.
+    #[error(transparent)]
+    Fs(FsError),
+}
+
+impl From<FsError> for StateError {
+    fn from(e: FsError) -> StateError {
+        match e {
+            FsError::LockBusy { path, waited_ms } => StateError::Busy { path, waited_ms },
+            e => StateError::Fs(e),
+        }
+    }
 }
 
 /// The state, held under its lock until dropped.
@@ -36,14 +59,14 @@ impl LockedState {
         data_dir: &Path,
         owner: &Ownership,
         timeout: Duration,
-    ) -> Result<LockedState, StoreError> {
-        let dir = state_dir(data_dir);
-        if !dir.is_dir() {
-            fsutil::ensure_dir(data_dir, owner)?;
-            fsutil::ensure_dir(&dir, owner)?;
+    ) -> Result<LockedState, StateError> {
+        let layout = Layout::new(data_dir);
+        if !layout.state.is_dir() {
+            safefs::ensure_dir(data_dir, owner)?;
+            safefs::ensure_dir(&layout.state, owner)?;
         }
-        let lock = WriterLock::acquire(&dir.join("LOCK"), owner, timeout)?;
-        let path = dir.join("correlation.json");
+        let lock = WriterLock::acquire(&layout.state_lock, owner, timeout)?;
+        let path = layout.correlation;
         let state = read(&path);
         Ok(LockedState {
             path,
@@ -54,28 +77,25 @@ impl LockedState {
     }
 
     /// Writes the state back (temp file + rename).
-    pub fn save(&self) -> Result<(), StoreError> {
+    pub fn save(&self) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(&self.state).unwrap_or_default();
-        fsutil::write_replace(&self.path, &bytes, &self.owner, false)?;
+        safefs::write_replace(&self.path, &bytes, &self.owner, false)?;
         // The marker tells a read-only command's user-auth (which takes no lock) that a
         // `dokku` command may have ended and be owed an event (crate::event::command).
-        let marker = self.path.with_file_name(OPEN_COMMANDS);
+        let marker = self.path.with_file_name(crate::layout::OPEN_COMMANDS);
         let exists = marker.symlink_metadata().is_ok();
         if self.state.dokku_commands.is_empty() {
             if exists {
-                fsutil::remove_file(&marker)
+                safefs::remove_file(&marker)
                     .or_else(ignore_not_found)
-                    .map_err(StoreError::io("remove", &marker))?;
+                    .map_err(FsError::io("remove", &marker))?;
             }
         } else if !exists {
-            fsutil::write_replace(&marker, b"", &self.owner, false)?;
+            safefs::write_replace(&marker, b"", &self.owner, false)?;
         }
         Ok(())
     }
 }
-
-/// The marker file: present while the state holds `dokku` commands in flight.
-const OPEN_COMMANDS: &str = "open-commands";
 
 fn ignore_not_found(e: std::io::Error) -> std::io::Result<()> {
     if e.kind() == std::io::ErrorKind::NotFound {
@@ -88,14 +108,14 @@ fn ignore_not_found(e: std::io::Error) -> std::io::Result<()> {
 /// Whether `dokku` commands are in flight (one `lstat`, no lock): a read-only command's
 /// `user-auth` then takes the lock to sweep the ones that have ended.
 pub fn has_open_commands(data_dir: &Path) -> bool {
-    state_dir(data_dir)
-        .join(OPEN_COMMANDS)
+    Layout::new(data_dir)
+        .open_commands
         .symlink_metadata()
         .is_ok()
 }
 
 fn read(path: &Path) -> CorrelationState {
-    fsutil::read(path)
+    safefs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
@@ -103,5 +123,5 @@ fn read(path: &Path) -> CorrelationState {
 
 /// Reads the state without the lock (for `status`): a snapshot, possibly a moment old.
 pub fn snapshot(data_dir: &Path) -> CorrelationState {
-    read(&state_dir(data_dir).join("correlation.json"))
+    read(&Layout::new(data_dir).correlation)
 }

@@ -3,7 +3,7 @@
 //! chains deterministically.
 
 use dokku_audit::record::Event;
-use dokku_audit::store::line::{check_line, encode_line, ChainHash};
+use dokku_audit::store::codec::{check_line, encode_line, ChainHash};
 use proptest::prelude::*;
 
 fn event(app: Option<String>, message: String, key: String, value: String) -> Event {

@@ -102,8 +102,8 @@ fn write_v1_fixture_if_missing() {
 // (`expected-*`); `README.md` there says which section of the spec it pins. Written once by
 // the ignored generator below, never regenerated.
 
-use dokku_audit::store::line::{check_line, encode_line};
-use dokku_audit::store::segment::Trailer;
+use dokku_audit::store::codec::{check_line, encode_line};
+use dokku_audit::store::Trailer;
 
 /// The issue-15 fixtures, with the spec section each pins.
 const FIXTURES: &[(&str, &str)] = &[

@@ -7,9 +7,9 @@
 
 use dokku_audit::record::{ActorStamp, Event};
 use dokku_audit::settings::KEYS;
-use dokku_audit::store::line::{check_line, encode_line, ChainHash, CHAIN_BYTES, TAIL_LEN};
-use dokku_audit::store::reader::MAX_LINE_BYTES;
-use dokku_audit::store::segment::{
+use dokku_audit::store::codec::MAX_LINE_BYTES;
+use dokku_audit::store::codec::{check_line, encode_line, ChainHash, CHAIN_BYTES, TAIL_LEN};
+use dokku_audit::store::codec::{
     stem, Trailer, PLAIN_SUFFIX, SEALED_SUFFIX, TEMP_SUFFIX, TRAILER_FRAME_MAGIC, TRAILER_MAGIC,
 };
 use dokku_audit::store::{
@@ -357,7 +357,7 @@ fn names_constants_and_settings_match_the_code() {
     assert!(doc.contains("zero-padded to exactly 20"));
     assert_eq!(MAX_LINE_BYTES, 64 * 1024 * 1024);
     assert!(doc.contains("A line is at most 64 MiB"));
-    use dokku_audit::store::fsutil::{DIR_MODE, FILE_MODE};
+    use dokku_audit::safefs::{DIR_MODE, FILE_MODE};
     assert!(doc.contains(&format!("mode {DIR_MODE:o}")));
     assert!(doc.contains(&format!("mode {FILE_MODE:04o}")));
     // Every store setting is in the §3 table with its real default.

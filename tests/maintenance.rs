@@ -110,7 +110,7 @@ fn import_keeps_plain_copies_only_of_the_segment_active_before_it() {
     assert_eq!(env.export_events().len(), 5 + 1 + 400 + 1);
 }
 
-/// A crashed backup's temp file in `backups/` (name from `fsutil::temp_name`, the pid last)
+/// A crashed backup's temp file in `backups/` (name from `safefs::temp_name`, the pid last)
 /// is reported by doctor and removed by vacuum: one list.
 #[test]
 fn doctor_and_vacuum_share_one_list_of_leftovers() {

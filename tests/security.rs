@@ -7,7 +7,7 @@
 //! directory only root can enter, so mallory cannot touch them herself. Every scenario runs
 //! twice: with the runtime user present (the root process switches to it before touching the
 //! data directory: src/privilege.rs) and with no runtime user (the process stays root and only
-//! the no-symlink, exclusive-create rules of `store::fsutil` stand in the way).
+//! the no-symlink, exclusive-create rules of `safefs` stand in the way).
 //!
 //! Without root (a developer machine), the tests say SKIPPED and pass.
 

@@ -645,7 +645,7 @@ fn import_error_line_numbers_hold_across_parallel_chunks() {
 
 #[test]
 fn a_trailer_that_lies_about_times_or_size_is_reported() {
-    use dokku_audit::store::segment::Trailer;
+    use dokku_audit::store::Trailer;
     let env = TestEnv::new().env("DOKKU_AUDIT_SEGMENT_MAX_BYTES", "65536");
     let input = demo_jsonl(2_000, 3);
     let path = env.file("in.jsonl", &input);

@@ -10,7 +10,7 @@
 //!    the line is valid JSON carrying `v`, `chain` and the strings, encoding is deterministic,
 //!    and every single-byte change and every truncation makes `check_line` fail.
 
-use dokku_audit::store::line::{
+use dokku_audit::store::codec::{
     check_line, encode_line, parse_id, ChainHash, LineError, CHAIN_BYTES, FORMAT_VERSION, TAIL_LEN,
 };
 use dokku_audit::timefmt::CANONICAL_LEN;

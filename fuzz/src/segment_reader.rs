@@ -24,9 +24,9 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use dokku_audit::store::line::{check_line, encode_line, ChainHash, LineError};
-use dokku_audit::store::reader::{scan_segment, Damage, DamageKind, LinePos, ScanItem};
-use dokku_audit::store::segment::{self, seal, SegmentFiles, Trailer};
+use dokku_audit::store::codec::{self as segment, seal, Trailer};
+use dokku_audit::store::codec::{check_line, encode_line, scan_segment, ChainHash, LineError};
+use dokku_audit::store::{Damage, DamageKind, LinePos, ScanItem, SegmentFiles};
 use dokku_audit::store::Ownership;
 
 use crate::Bytes;

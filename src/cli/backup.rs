@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::{CliError, Context};
 use crate::record::Event;
 use crate::store::backup::{self, BackupError};
-use crate::store::{Ownership, StoreStats};
+use crate::store::StoreStats;
 
 /// Arguments of `backup`.
 #[derive(Debug, ClapArgs)]
@@ -64,7 +64,7 @@ const BACKUP_TIME_FORMAT: &str = "%Y%m%d-%H%M%S";
 
 /// `<data dir>/backups`.
 fn backups_dir(ctx: &Context) -> PathBuf {
-    ctx.data_dir.join("backups")
+    ctx.layout.backups.clone()
 }
 
 /// Runs `backup`.
@@ -158,7 +158,7 @@ pub fn run_restore(ctx: &Context, args: RestoreArgs) -> Result<(), CliError> {
         &append.actor,
     );
     store.init()?;
-    let owner = Ownership::from_env();
+    let owner = ctx.owner;
     // Same order as the hooks (correlation state, then the store), so a hook never writes the
     // replaced history's correlation hints back after the restore.
     let _state =
@@ -167,7 +167,7 @@ pub fn run_restore(ctx: &Context, args: RestoreArgs) -> Result<(), CliError> {
         let outcome = backup::restore_locked(guard, &verified, &mut ev)?;
         // Derived from the replaced history: the next query rebuilds the index.
         crate::index::EventIndex::remove(&ctx.data_dir)?;
-        remove_file_if_exists(&crate::state::state_dir(&ctx.data_dir).join("correlation.json"))?;
+        remove_file_if_exists(&ctx.layout.correlation)?;
         Ok(outcome)
     })?;
     if let Some(old) = &outcome.leftover {
@@ -200,7 +200,7 @@ fn id_range(first: u64, last: u64) -> String {
 }
 
 fn remove_file_if_exists(p: &Path) -> Result<(), CliError> {
-    match crate::store::fsutil::remove_file(p) {
+    match crate::safefs::remove_file(p) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(CliError::Io {
@@ -281,7 +281,7 @@ pub fn run_prune_backups(ctx: &Context, args: PruneBackupsArgs) -> Result<(), Cl
     }
     for name in &old {
         let p = dir.join(name);
-        crate::store::fsutil::remove_dir_all(&p).map_err(|source| CliError::Io {
+        crate::safefs::remove_dir_all(&p).map_err(|source| CliError::Io {
             path: p.display().to_string(),
             source,
         })?;

@@ -4,6 +4,7 @@
 use clap::Args as ClapArgs;
 
 use super::{CliError, Context};
+use crate::output::list::{self, Columns};
 use crate::output::table;
 use crate::store::ScanItem;
 
@@ -80,17 +81,7 @@ pub fn run(mut ctx: Context, args: DemoArgs) -> Result<(), CliError> {
     store.scan(&mut |item| {
         if let ScanItem::Line { line, .. } = item {
             if let Ok(e) = serde_json::from_slice::<crate::record::Event>(&line.event_json()) {
-                rows.push_front(vec![
-                    e.id.to_string(),
-                    e.ts,
-                    e.app.unwrap_or_default(),
-                    e.actor_label,
-                    e.category,
-                    e.action,
-                    e.classification.unwrap_or_default(),
-                    e.status,
-                    e.message,
-                ]);
+                rows.push_front(list::event_cells(Columns::Recent, &e));
                 rows.truncate(args.show);
             }
         }
@@ -100,20 +91,7 @@ pub fn run(mut ctx: Context, args: DemoArgs) -> Result<(), CliError> {
     let _ = write!(
         out,
         "{}",
-        table::render(
-            &[
-                "ID",
-                "TIME",
-                "APP",
-                "ACTOR",
-                "CATEGORY",
-                "ACTION",
-                "CLASSIFICATION",
-                "STATUS",
-                "MESSAGE"
-            ],
-            &rows
-        )
+        table::render(list::header(Columns::Recent), &rows)
     );
     let dir = ctx.data_dir.display();
     let _ = writeln!(out, "\ntry:");

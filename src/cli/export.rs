@@ -132,7 +132,7 @@ fn temp_path(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(crate::store::fsutil::temp_name(&name))
+    path.with_file_name(crate::layout::temp_name(&name))
 }
 
 /// Creates the temp file exclusively (a planted name or symlink is an error, never followed),
@@ -146,7 +146,7 @@ fn create_output_temp(path: &Path, tmp: &Path, inside: bool) -> std::io::Result<
     }
     if inside {
         let owner = crate::store::Ownership::from_env();
-        return crate::store::fsutil::create_new(tmp, &owner).map_err(std::io::Error::other);
+        return crate::safefs::create_new(tmp, &owner).map_err(std::io::Error::other);
     }
     std::fs::OpenOptions::new()
         .write(true)
@@ -158,7 +158,7 @@ fn create_output_temp(path: &Path, tmp: &Path, inside: bool) -> std::io::Result<
 
 fn rename_output(tmp: &Path, path: &Path, inside: bool) -> std::io::Result<()> {
     if inside {
-        crate::store::fsutil::rename(tmp, path)
+        crate::safefs::rename(tmp, path)
     } else {
         std::fs::rename(tmp, path)
     }
@@ -166,7 +166,7 @@ fn rename_output(tmp: &Path, path: &Path, inside: bool) -> std::io::Result<()> {
 
 fn remove_output(tmp: &Path, inside: bool) -> std::io::Result<()> {
     if inside {
-        crate::store::fsutil::remove_file(tmp)
+        crate::safefs::remove_file(tmp)
     } else {
         std::fs::remove_file(tmp)
     }

@@ -20,7 +20,7 @@ use crate::hook::{lossy_args, Hook, HookEnv, Trigger};
 use crate::record::ActorStamp;
 use crate::settings::Settings;
 use crate::state::{self, LockedState};
-use crate::store::{AppendContext, Ownership, Store, StoreError};
+use crate::store::{AppendContext, Ownership, Store, StoreError, StoreOptions};
 
 use super::DEFAULT_DATA_DIR;
 
@@ -63,7 +63,7 @@ fn data_dir_from_env() -> PathBuf {
     std::env::var_os("DOKKU_AUDIT_DATA_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .map(|p| crate::store::fsutil::resolve_data_dir(&p))
+        .map(|p| crate::safefs::resolve_data_dir(&p))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
 }
 
@@ -131,7 +131,7 @@ pub fn record_with(
     // of the state, marked as such, and spooled if the store is busy too — never dropped.
     let mut locked = match LockedState::open(data_dir, &owner, budget) {
         Ok(l) => Some(l),
-        Err(StoreError::LockBusy { .. }) => None,
+        Err(state::StateError::Busy { .. }) => None,
         Err(e) => return Err(e.to_string()),
     };
     let mut snapshot = None;
@@ -231,7 +231,7 @@ fn append_or_spool(
     if built.events.is_empty() {
         return Ok(Stored::Nothing);
     }
-    let mut opts = settings.store_options().map_err(|e| e.to_string())?;
+    let mut opts = StoreOptions::from_settings(settings).map_err(|e| e.to_string())?;
     opts.lock_timeout = lock_timeout;
     let store = Store::new(data_dir, opts, owner);
     let ctx = AppendContext {
@@ -250,7 +250,7 @@ fn append_or_spool(
             }
             Ok(Stored::Appended)
         }
-        Err(StoreError::LockBusy { .. }) => {
+        Err(StoreError::Fs(crate::safefs::FsError::LockBusy { .. })) => {
             store.spool(&mut built.events).map_err(|e| e.to_string())?;
             Ok(Stored::Spooled)
         }
@@ -260,8 +260,7 @@ fn append_or_spool(
 
 /// The `report` trigger (`dokku report [APP]`): four-space indented lines.
 fn report(data_dir: &Path, settings: &Settings) {
-    let store = settings
-        .store_options()
+    let store = StoreOptions::from_settings(settings)
         .ok()
         .map(|o| Store::new(data_dir, o, Ownership::from_env()));
     let stats = store.as_ref().and_then(|s| s.stats().ok());

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::{CliError, Context};
 use crate::record::Event;
-use crate::store::{fsutil, Ownership, FORMAT_VERSION};
+use crate::safefs;
+use crate::store::FORMAT_VERSION;
 
 /// Arguments of `migrate`.
 #[derive(Debug, ClapArgs)]
@@ -32,10 +33,10 @@ pub enum Migrated {
 /// Initialises or checks the data directory; records the migrate event on a fresh one.
 pub fn migrate(ctx: &Context, source_trigger: &str) -> Result<Migrated, CliError> {
     let store = ctx.store()?;
-    let owner = Ownership::from_env();
+    let owner = ctx.owner;
     // The data directory itself is created and secured with the operator's rights (its parent
     // may be root's); everything inside it as the runtime user.
-    crate::privilege::as_invoker(|| fsutil::secure_data_dir(&ctx.data_dir, &owner)).map_err(
+    crate::privilege::as_invoker(|| safefs::secure_data_dir(&ctx.data_dir, &owner)).map_err(
         |e| CliError::Io {
             path: ctx.data_dir.display().to_string(),
             source: e,
@@ -43,8 +44,8 @@ pub fn migrate(ctx: &Context, source_trigger: &str) -> Result<Migrated, CliError
     )??;
     let before = store.read_format()?;
     store.init()?;
-    fsutil::ensure_dir(&ctx.data_dir.join("backups"), &owner)?;
-    fsutil::ensure_dir(&crate::state::state_dir(&ctx.data_dir), &owner)?;
+    safefs::ensure_dir(&ctx.layout.backups, &owner)?;
+    safefs::ensure_dir(&ctx.layout.state, &owner)?;
     if before.is_some() || store.stats()?.events > 0 {
         return Ok(Migrated::Current);
     }

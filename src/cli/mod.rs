@@ -146,6 +146,12 @@ pub enum CliError {
     /// The search index failed.
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
+    /// The correlation state could not be opened or saved.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// A file operation under the data directory failed.
+    #[error(transparent)]
+    Fs(#[from] crate::safefs::FsError),
     /// Output went to a closed pipe: not an error for the user.
     #[error("broken pipe")]
     BrokenPipe,
@@ -175,6 +181,10 @@ pub struct Context {
     pub settings: Settings,
     /// "Now".
     pub clock: Clock,
+    /// Every path of the data directory.
+    pub layout: crate::layout::Layout,
+    /// Who owns what the command creates there (the runtime user and group).
+    pub owner: Ownership,
 }
 
 impl Context {
@@ -183,12 +193,14 @@ impl Context {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         // Symlinks above the data directory are the administrator's; below it none is followed.
-        let data_dir = crate::store::fsutil::resolve_data_dir(&data_dir);
+        let data_dir = crate::safefs::resolve_data_dir(&data_dir);
         let settings = Settings::load(&data_dir)?;
         Ok(Context {
+            layout: crate::layout::Layout::new(&data_dir),
             data_dir,
             settings,
             clock: Clock::from_env()?,
+            owner: Ownership::from_env(),
         })
     }
 
@@ -196,8 +208,8 @@ impl Context {
     pub fn store(&self) -> Result<Store, CliError> {
         Ok(Store::new(
             &self.data_dir,
-            self.settings.store_options()?,
-            Ownership::from_env(),
+            crate::store::StoreOptions::from_settings(&self.settings)?,
+            self.owner,
         ))
     }
 

@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, a: ServeArgs) -> Result<(), CliError> {
     let bound = Server::bind(
         opts,
         ctx.data_dir.clone(),
-        ctx.settings.store_options().unwrap_or_default(),
+        crate::store::StoreOptions::from_settings(&ctx.settings).unwrap_or_default(),
         ctx.clock,
     );
     // The first start created the token (even if binding the address then failed).

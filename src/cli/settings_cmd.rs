@@ -74,8 +74,8 @@ pub fn set(ctx: &Context, args: SetArgs) -> Result<(), CliError> {
     ]);
     let store = crate::store::Store::new(
         &ctx.data_dir,
-        updated.store_options()?,
-        crate::store::Ownership::from_env(),
+        crate::store::StoreOptions::from_settings(&updated)?,
+        ctx.owner,
     );
     super::trail::record_change(ctx, &store, action, message, meta);
     println!("{key}={value}");

@@ -223,10 +223,8 @@ pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
         let mut earlier: Option<(u64, u64)> = None;
         store.scan(&mut |item| {
             if let ScanItem::Line { line, .. } = item {
-                let open = line.event_open;
-                let maybe = crate::store::line::memfind(open, b"\"source\":\"sqlite\"").is_some()
-                    && crate::store::line::memfind(open, b"\"category\":\"maintenance\"").is_some();
-                if maybe {
+                // Only maintenance events are parsed (an import marker is one).
+                if line.category() == Some("maintenance") {
                     if let Ok(ev) =
                         Event::from_json_text(&String::from_utf8_lossy(&line.event_json()))
                     {

@@ -12,26 +12,14 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 
 use super::{CliError, Context};
+use crate::output::list::{self, Columns};
 use crate::output::table::{self, clean_cell};
 use crate::record::Event;
 use crate::store::follow::FollowItem;
-use crate::store::{Damage, Ownership, Store};
+use crate::store::{Damage, Store};
 
 /// How often `--follow` looks for new lines.
 const POLL_INTERVAL: Duration = Duration::from_millis(150);
-
-/// Columns of the table output (those of `recent`).
-const HEADER: [&str; 9] = [
-    "ID",
-    "TIME",
-    "APP",
-    "ACTOR",
-    "CATEGORY",
-    "ACTION",
-    "CLASSIFICATION",
-    "STATUS",
-    "MESSAGE",
-];
 
 /// Arguments of `tail`.
 #[derive(Debug, ClapArgs)]
@@ -52,8 +40,8 @@ pub fn run(ctx: &Context, args: TailArgs) -> Result<(), CliError> {
     // Settings only change how segments are written: a reader does not need them to be valid.
     let store = Store::new(
         &ctx.data_dir,
-        ctx.settings.store_options().unwrap_or_default(),
-        Ownership::from_env(),
+        crate::store::StoreOptions::from_settings(&ctx.settings).unwrap_or_default(),
+        ctx.owner,
     );
     let tail = store.tail(args.lines)?;
     for d in &tail.damage {
@@ -65,7 +53,7 @@ pub fn run(ctx: &Context, args: TailArgs) -> Result<(), CliError> {
         let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
         if table_format {
             let rows: Vec<Vec<String>> = tail.events.iter().filter_map(|e| row(&e.json)).collect();
-            out.write_all(table::render(&HEADER, &rows).as_bytes())
+            out.write_all(table::render(list::header(Columns::Recent), &rows).as_bytes())
                 .map_err(CliError::output("stdout"))?;
         } else {
             for e in &tail.events {
@@ -78,7 +66,7 @@ pub fn run(ctx: &Context, args: TailArgs) -> Result<(), CliError> {
 
     let mut out = stdout.lock();
     if table_format {
-        out.write_all(format!("{}\n", HEADER.join("  ")).as_bytes())
+        out.write_all(format!("{}\n", list::header(Columns::Recent).join("  ")).as_bytes())
             .and_then(|()| out.flush())
             .map_err(CliError::output("stdout"))?;
     }
@@ -132,20 +120,10 @@ pub fn run(ctx: &Context, args: TailArgs) -> Result<(), CliError> {
 fn row(json: &[u8]) -> Option<Vec<String>> {
     match Event::from_json_text(&String::from_utf8_lossy(json)) {
         Ok(e) => Some(
-            [
-                e.id.to_string(),
-                e.ts,
-                e.app.unwrap_or_default(),
-                e.actor_label,
-                e.category,
-                e.action,
-                e.classification.unwrap_or_default(),
-                e.status,
-                e.message,
-            ]
-            .iter()
-            .map(|c| clean_cell(c))
-            .collect(),
+            list::event_cells(Columns::Recent, &e)
+                .iter()
+                .map(|c| clean_cell(c))
+                .collect(),
         ),
         Err(err) => {
             let _ = writeln!(

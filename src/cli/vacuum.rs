@@ -10,7 +10,6 @@ use crate::index::EventIndex;
 use crate::record::Event;
 use crate::state::LockedState;
 use crate::store::compact::Merge;
-use crate::store::Ownership;
 
 /// Runs `vacuum`.
 pub fn run(ctx: &Context) -> Result<(), CliError> {
@@ -23,9 +22,9 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
     let mut removed = 0u64;
     for p in store.leftovers()? {
         let gone = if p.is_dir() {
-            crate::store::fsutil::remove_dir_all(&p)
+            crate::safefs::remove_dir_all(&p)
         } else {
-            crate::store::fsutil::remove_file(&p)
+            crate::safefs::remove_file(&p)
         };
         if gone.is_ok() {
             removed += 1;
@@ -71,12 +70,9 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
         stale: int("pending_stale_threshold_seconds", 0, 365 * 86_400)? as i64,
         deploy_expiry: int("pending_deploy_expiry_seconds", 0, 365 * 86_400)? as i64,
     };
-    if crate::state::state_dir(&ctx.data_dir).is_dir() {
-        let mut locked = LockedState::open(
-            &ctx.data_dir,
-            &Ownership::from_env(),
-            store.options().lock_timeout,
-        )?;
+    if ctx.layout.state.is_dir() {
+        let mut locked =
+            LockedState::open(&ctx.data_dir, &ctx.owner, store.options().lock_timeout)?;
         locked.state.expire(&windows);
         locked.save()?;
     }

@@ -105,6 +105,6 @@ pub struct StaleMark {
 impl StaleMark {
     /// The index is consistent again.
     pub fn clear(self) {
-        let _ = crate::store::fsutil::remove_file(&self.path);
+        let _ = crate::safefs::remove_file(&self.path);
     }
 }

@@ -51,6 +51,9 @@ pub enum IndexError {
     /// Reading the segments failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file operation on the index directory failed.
+    #[error(transparent)]
+    Fs(#[from] crate::safefs::FsError),
     /// A `--query` the parser does not accept.
     #[error("invalid query: {0}")]
     Query(String),
@@ -92,7 +95,7 @@ pub struct CatchUp {
 impl EventIndex {
     /// The index directory of a data directory.
     pub fn dir_of(data_dir: &Path) -> PathBuf {
-        data_dir.join("index")
+        crate::layout::Layout::new(data_dir).index
     }
 
     /// Opens the index if it exists (read-only use is fine).
@@ -107,7 +110,7 @@ impl EventIndex {
             return Ok(None);
         }
         // tantivy opens its files by path: leave it no planted symlink to follow.
-        crate::store::fsutil::clear_symlinks(&dir).map_err(|source| IndexError::Io {
+        crate::safefs::clear_symlinks(&dir).map_err(|source| IndexError::Io {
             path: dir.clone(),
             source,
         })?;
@@ -136,7 +139,7 @@ impl EventIndex {
         }
         let dir = dir.to_path_buf();
         let owner = crate::store::Ownership::from_env();
-        crate::store::fsutil::ensure_dir(&dir, &owner)?;
+        crate::safefs::ensure_dir(&dir, &owner)?;
         let (schema, fields) = schema();
         let index = Index::create_in_dir(&dir, schema).map_err(tantivy_err(&dir))?;
         Ok(EventIndex { dir, index, fields })
@@ -145,7 +148,7 @@ impl EventIndex {
     /// Deletes the index directory (it is derived data).
     pub fn remove(data_dir: &Path) -> Result<(), IndexError> {
         let dir = Self::dir_of(data_dir);
-        match crate::store::fsutil::remove_dir_all(&dir) {
+        match crate::safefs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(IndexError::Io { path: dir, source }),
@@ -159,7 +162,7 @@ impl EventIndex {
     pub fn mark_stale(data_dir: &Path) -> Result<StaleMark, IndexError> {
         let path = data_dir.join(format!("{STALE_PREFIX}{}", std::process::id()));
         let owner = crate::store::Ownership::from_env();
-        crate::store::fsutil::atomic_write(&path, b"", &owner)?;
+        crate::safefs::atomic_write(&path, b"", &owner)?;
         Ok(StaleMark { path })
     }
 
@@ -187,7 +190,7 @@ impl EventIndex {
         if !stale.is_empty() {
             Self::rebuild(data_dir, store, &mut |_| {})?;
             for p in stale {
-                let _ = crate::store::fsutil::remove_file(p);
+                let _ = crate::safefs::remove_file(p);
             }
         }
         let index = Self::open_or_create(data_dir)?;
@@ -203,28 +206,26 @@ impl EventIndex {
         progress: &mut dyn FnMut(u64),
     ) -> Result<CatchUp, IndexError> {
         let live = Self::dir_of(data_dir);
-        let pid = std::process::id();
-        let tmp = data_dir.join(format!("index.tmp-{pid}"));
-        let old = data_dir.join(format!("index.old-{pid}"));
+        let (tmp, old) = crate::layout::Layout::new(data_dir).index_rebuild();
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| IndexError::Io { path, source }
         };
-        let _ = crate::store::fsutil::remove_dir_all(&tmp);
+        let _ = crate::safefs::remove_dir_all(&tmp);
         let fresh = Self::open_or_create_at(&tmp)?;
         let done = fresh.catch_up(store, progress)?;
         fresh.merge_all()?;
         fresh.share_files();
         drop(fresh);
         if live.exists() {
-            crate::store::fsutil::rename(&live, &old).map_err(io(&live))?;
+            crate::safefs::rename(&live, &old).map_err(io(&live))?;
         }
-        if crate::store::fsutil::rename(&tmp, &live).is_err() {
+        if crate::safefs::rename(&tmp, &live).is_err() {
             // A query created an empty index in the moment between the two renames.
-            let _ = crate::store::fsutil::remove_dir_all(&live);
-            crate::store::fsutil::rename(&tmp, &live).map_err(io(&live))?;
+            let _ = crate::safefs::remove_dir_all(&live);
+            crate::safefs::rename(&tmp, &live).map_err(io(&live))?;
         }
-        let _ = crate::store::fsutil::remove_dir_all(&old);
+        let _ = crate::safefs::remove_dir_all(&old);
         Ok(done)
     }
 

@@ -84,7 +84,14 @@ fn cells(c: Columns, r: &Row) -> Vec<String> {
     }
 }
 
-fn header(c: Columns) -> &'static [&'static str] {
+/// The cells of one event's row (`tail` and the demo print `recent` rows of events they read
+/// whole): the same cells as the list commands.
+pub fn event_cells(c: Columns, e: &Event) -> Vec<String> {
+    cells(c, &Row::from_event(e))
+}
+
+/// The column names of a table.
+pub fn header(c: Columns) -> &'static [&'static str] {
     match c {
         Columns::Deploys => &[
             "ID",

@@ -1,12 +1,12 @@
 //! Queries over the store. This first part is the segment scan behind `export`: filters that
-//! are decided on the raw line bytes (id, `ts`, `app` sit at fixed places at the start of the
-//! canonical event object), so a full export never runs a JSON parser.
+//! are decided on a checked line's fixed-place members (`ts`, `app`: the codec reads them at
+//! the start of the canonical event object), so a full export never runs a JSON parser.
 
 pub mod list;
 
 use std::ops::ControlFlow;
 
-use crate::store::{Damage, ScanItem, Store, StoreError};
+use crate::store::{CheckedLine, Damage, ScanItem, Store, StoreError};
 
 /// Filters shared by export and the list commands.
 #[derive(Debug, Clone, Default)]
@@ -20,10 +20,10 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Decides on the canonical event bytes (without the closing `}`).
-    pub fn matches_raw(&self, event_open: &[u8], app_needle: Option<&[u8]>) -> bool {
+    /// Decides on a checked line; `app_json` is [`Filter::app_json`], computed once per scan.
+    pub fn matches_line(&self, line: &CheckedLine<'_>, app_json: Option<&[u8]>) -> bool {
         if self.since.is_some() || self.until.is_some() {
-            let Some(ts) = raw_ts(event_open) else {
+            let Some(ts) = line.ts() else {
                 return false;
             };
             if self.since.as_deref().is_some_and(|s| ts < s)
@@ -32,26 +32,18 @@ impl Filter {
                 return false;
             }
         }
-        match app_needle {
+        match app_json {
             None => true,
-            Some(needle) => crate::store::line::memfind(event_open, b",\"app\":")
-                .is_some_and(|at| event_open[at + 7..].starts_with(needle)),
+            Some(want) => line.app_json() == Some(want),
         }
     }
 
-    /// The bytes `"app":` must be followed by for the app filter: the JSON string and a comma.
-    pub fn app_needle(&self) -> Option<Vec<u8>> {
-        self.app.as_ref().map(|a| {
-            let mut n = serde_json::to_vec(a).unwrap_or_default();
-            n.push(b',');
-            n
-        })
+    /// The app filter as the JSON string the `app` member must equal.
+    pub fn app_json(&self) -> Option<Vec<u8>> {
+        self.app
+            .as_ref()
+            .map(|a| serde_json::to_vec(a).unwrap_or_default())
     }
-}
-
-fn raw_ts(event_open: &[u8]) -> Option<&str> {
-    let at = crate::store::line::memfind(event_open, b",\"ts\":\"")? + 7;
-    std::str::from_utf8(event_open.get(at..at + crate::timefmt::CANONICAL_LEN)?).ok()
 }
 
 /// What a scan met besides matching events.
@@ -81,13 +73,13 @@ pub fn scan_events(
     filter: &Filter,
     sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<ScanSummary, ScanError> {
-    let needle = filter.app_needle();
+    let app_json = filter.app_json();
     let mut summary = ScanSummary::default();
     let mut failure: Option<std::io::Error> = None;
     store.scan(&mut |item| {
         match item {
             ScanItem::Line { line, .. } => {
-                if filter.matches_raw(line.event_open, needle.as_deref()) {
+                if filter.matches_line(&line, app_json.as_deref()) {
                     if let Err(e) = sink(line.event_open) {
                         failure = Some(e);
                         return ControlFlow::Break(());
@@ -109,36 +101,41 @@ pub fn scan_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::codec::{check_line, encode_line, ChainHash};
 
-    const EV: &[u8] = br#"{"id":3,"ts":"2026-04-08T20:00:00Z","app":"my\"app","category":"x""#;
+    const EV: &[u8] = br#"{"id":3,"ts":"2026-04-08T20:00:00Z","app":"my\"app","category":"x"}"#;
+
+    fn matches(f: &Filter) -> bool {
+        let mut line = Vec::new();
+        encode_line(EV, &ChainHash::GENESIS, &mut line);
+        let checked = check_line(&line[..line.len() - 1]).unwrap();
+        f.matches_line(&checked, f.app_json().as_deref())
+    }
 
     #[test]
-    fn raw_filters() {
-        let f = Filter {
-            app: Some("my\"app".into()),
+    fn line_filters() {
+        let app = |a: &str| Filter {
+            app: Some(a.into()),
             ..Default::default()
         };
-        assert!(f.matches_raw(EV, f.app_needle().as_deref()));
-        let f = Filter {
-            app: Some("my".into()),
-            ..Default::default()
-        };
-        assert!(!f.matches_raw(EV, f.app_needle().as_deref()));
+        assert!(matches(&app("my\"app")));
+        assert!(!matches(&app("my")));
+        assert!(!matches(&app("my\"app2")));
         let f = Filter {
             since: Some("2026-04-08T20:00:00Z".into()),
             until: Some("2026-04-08T20:00:00Z".into()),
             app: None,
         };
-        assert!(f.matches_raw(EV, None));
+        assert!(matches(&f));
         let f = Filter {
             since: Some("2026-04-08T20:00:01Z".into()),
             ..Default::default()
         };
-        assert!(!f.matches_raw(EV, None));
+        assert!(!matches(&f));
         let f = Filter {
             until: Some("2026-04-08T19:59:59Z".into()),
             ..Default::default()
         };
-        assert!(!f.matches_raw(EV, None));
+        assert!(!matches(&f));
     }
 }

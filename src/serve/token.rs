@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::ServeError;
 
 /// The token file's name in the data directory.
-pub const FILE_NAME: &str = "serve-token";
+pub const FILE_NAME: &str = crate::layout::SERVE_TOKEN;
 
 /// The token file of a data directory.
 pub fn path(data_dir: &Path) -> PathBuf {
@@ -27,14 +27,14 @@ fn generate() -> Result<String, ServeError> {
 
 /// Writes a new token (0600, through a temporary file renamed into place) and returns it.
 pub fn rotate(data_dir: &Path) -> Result<String, ServeError> {
-    use crate::store::fsutil;
-    let owner = fsutil::Ownership::from_env();
-    fsutil::ensure_dir(data_dir, &owner)
+    use crate::safefs;
+    let owner = safefs::Ownership::from_env();
+    safefs::ensure_dir(data_dir, &owner)
         .map_err(|e| ServeError::Token(format!("{}: {e}", data_dir.display())))?;
     let token = generate()?;
     let target = path(data_dir);
     let text = format!("{token}\n");
-    fsutil::write_replace_with_mode(&target, text.as_bytes(), &owner, true, 0o600)
+    safefs::write_replace_with_mode(&target, text.as_bytes(), &owner, true, 0o600)
         .map_err(|e| ServeError::Token(e.to_string()))?;
     Ok(token)
 }
@@ -63,7 +63,7 @@ pub fn read(data_dir: &Path) -> Result<Option<String>, ServeError> {
             p.display()
         )));
     }
-    let text = crate::store::fsutil::read_to_string(&p)
+    let text = crate::safefs::read_to_string(&p)
         .map_err(|e| ServeError::Token(format!("{}: {e}", p.display())))?;
     let t = text.trim();
     if t.len() < 32 {

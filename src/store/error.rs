@@ -23,22 +23,9 @@ pub enum StoreError {
         "data directory does not exist: {0} (run `dokku audit:migrate` or append an event first)"
     )]
     NoDataDir(PathBuf),
-    /// The data directory cannot be written (permissions, read-only filesystem).
-    #[error("data directory is not writable: {path}: {source}")]
-    NotWritable {
-        /// The directory.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Another process held the writer lock for longer than allowed.
-    #[error("the store is locked by another writer ({path}); gave up after {waited_ms} ms")]
-    LockBusy {
-        /// The lock file.
-        path: PathBuf,
-        /// How long we waited.
-        waited_ms: u128,
-    },
+    /// A file operation under the data directory failed (see [`crate::safefs`]).
+    #[error(transparent)]
+    Fs(#[from] crate::safefs::FsError),
     /// The data directory or a segment is of a newer format than this binary.
     #[error("{what} uses format version {found}, newer than this dokku-audit supports ({supported}); upgrade dokku-audit")]
     NewerFormat {

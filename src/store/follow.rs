@@ -229,7 +229,7 @@ impl Follower {
         complete: bool,
         f: &mut dyn FnMut(FollowItem<'_>) -> ControlFlow<()>,
     ) -> Result<Plain> {
-        let mut file = match crate::store::fsutil::open_read(path) {
+        let mut file = match crate::safefs::open_read(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Plain::Gone),
             Err(e) => return Err(StoreError::io("open", path)(e)),

@@ -130,7 +130,7 @@ struct PlainTail {
 
 /// Reads a plain segment backwards from its end, in growing chunks, until the last valid line.
 fn analyze_plain(path: &Path) -> Result<PlainTail> {
-    let mut f = crate::store::fsutil::open_read(path).map_err(StoreError::io("open", path))?;
+    let mut f = crate::safefs::open_read(path).map_err(StoreError::io("open", path))?;
     let len = f.metadata().map_err(StoreError::io("stat", path))?.len();
     let mut chunk = 64 * 1024u64;
     loop {

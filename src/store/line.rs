@@ -144,6 +144,22 @@ impl<'a> CheckedLine<'a> {
         std::str::from_utf8(s).ok()
     }
 
+    /// The JSON of the `app` member (a string or `null`), read at its fixed place (third, before
+    /// `category`). A `,"` cannot occur inside a JSON string (its quote would be escaped), so
+    /// the first `,"category":"` after it ends the value.
+    pub fn app_json(&self) -> Option<&'a [u8]> {
+        let start = memfind(self.event_open, b",\"app\":")? + 7;
+        let rest = &self.event_open[start..];
+        Some(&rest[..memfind(rest, b",\"category\":\"")?])
+    }
+
+    /// The `category` member, read at its fixed place (fourth; a word without escapes).
+    pub fn category(&self) -> Option<&'a str> {
+        let start = memfind(self.event_open, b",\"category\":\"")? + 13;
+        let rest = &self.event_open[start..];
+        std::str::from_utf8(&rest[..rest.iter().position(|&c| c == b'"')?]).ok()
+    }
+
     /// The chain value this line must have if `prev` is the value before it.
     pub fn expected_chain(&self, prev: &ChainHash) -> ChainHash {
         ChainHash::next(prev, self.event_open)

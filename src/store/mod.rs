@@ -5,26 +5,19 @@
 //! (`segments/<first id>.jsonl.zst`). `segments-format.md` at the repository root is the
 //! normative description of every byte; this module is its implementation.
 //!
-//! Layout of the data directory as far as the store is concerned:
-//!
-//! ```text
-//! <data dir>/FORMAT        format marker ("dokku-audit segments 1")
-//! <data dir>/LOCK          writer lock (fs4 exclusive); readers never take it
-//! <data dir>/segments/     *.jsonl (active, plain) and *.jsonl.zst (sealed)
-//! <data dir>/quarantine/   bytes cut off by torn-tail repairs, kept as evidence
-//! ```
+//! The store uses `FORMAT`, `LOCK`, `segments/`, `quarantine/`, `spool/` and `compact.journal`
+//! of the data directory, by the names [`crate::layout`] gives them.
 
 pub mod backup;
 pub mod compact;
 pub mod error;
 pub mod follow;
-pub mod fsutil;
 mod head;
-pub mod line;
-pub mod reader;
+pub(crate) mod line;
+pub(crate) mod reader;
 pub mod recover;
 mod scan;
-pub mod segment;
+pub(crate) mod segment;
 pub mod spool;
 pub mod verify;
 pub mod writer;
@@ -33,15 +26,34 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::safefs::Ownership;
 pub use error::{Result, StoreError};
-pub use fsutil::Ownership;
-pub use line::FORMAT_VERSION;
+pub use line::{CheckedLine, FORMAT_VERSION};
 pub use reader::{Damage, DamageKind, LinePos, ScanItem};
 pub use segment::{SegmentFiles, Trailer};
 pub use verify::{Problem, VerifyReport};
 pub use writer::{AppendContext, AppendReceipt, Repair, ID_PLACEHOLDER};
 
+/// The line codec and segment files, for the compatibility tests, the fuzz targets and the
+/// benches only: everything else goes through [`Store`]. Not a stable API.
+#[doc(hidden)]
+pub mod codec {
+    pub use super::line::{
+        check_line, encode_line, parse_id, ChainHash, CheckedLine, LineError, CHAIN_BYTES,
+        FORMAT_VERSION, TAIL_LEN,
+    };
+    pub use super::reader::{scan_segment, MAX_LINE_BYTES};
+    pub use super::segment::{
+        list, seal, stem, SegmentName, Trailer, PLAIN_SUFFIX, SEALED_SUFFIX, TEMP_SUFFIX,
+        TRAILER_FRAME_MAGIC, TRAILER_MAGIC,
+    };
+    pub use super::writer::seal_plain;
+}
+
+use crate::layout::Layout;
 use crate::record::Event;
+use crate::safefs;
+use crate::settings::{Settings, SettingsError};
 
 /// When appends reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +84,26 @@ pub struct StoreOptions {
     pub retention_days: u64,
 }
 
+impl StoreOptions {
+    /// The options the settings give (the store reads no setting itself).
+    pub fn from_settings(s: &Settings) -> std::result::Result<StoreOptions, SettingsError> {
+        let s = s.store_settings()?;
+        Ok(StoreOptions {
+            segment_max_bytes: s.segment_max_bytes,
+            rotate_daily: s.rotate_daily,
+            durability: if s.durability_relaxed {
+                Durability::Relaxed
+            } else {
+                Durability::Always
+            },
+            seal_grace: s.seal_grace,
+            zstd_level: s.zstd_level,
+            lock_timeout: s.busy_timeout,
+            retention_days: s.retention_days,
+        })
+    }
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
@@ -82,33 +114,6 @@ impl Default for StoreOptions {
             zstd_level: 7,
             lock_timeout: Duration::from_secs(30),
             retention_days: 0,
-        }
-    }
-}
-
-/// Paths inside the data directory that the store owns.
-#[derive(Debug, Clone)]
-pub struct StorePaths {
-    /// The data directory.
-    pub root: PathBuf,
-    /// `segments/`.
-    pub segments: PathBuf,
-    /// `LOCK`.
-    pub lock: PathBuf,
-    /// `FORMAT`.
-    pub format: PathBuf,
-    /// `quarantine/`.
-    pub quarantine: PathBuf,
-}
-
-impl StorePaths {
-    fn new(root: &Path) -> StorePaths {
-        StorePaths {
-            root: root.to_path_buf(),
-            segments: root.join("segments"),
-            lock: root.join("LOCK"),
-            format: root.join("FORMAT"),
-            quarantine: root.join("quarantine"),
         }
     }
 }
@@ -159,7 +164,7 @@ pub struct StoreStats {
 /// The store facade.
 #[derive(Debug, Clone)]
 pub struct Store {
-    paths: StorePaths,
+    paths: Layout,
     opts: StoreOptions,
     owner: Ownership,
 }
@@ -168,14 +173,14 @@ impl Store {
     /// A store over `data_dir`. Does no I/O.
     pub fn new(data_dir: &Path, opts: StoreOptions, owner: Ownership) -> Store {
         Store {
-            paths: StorePaths::new(data_dir),
+            paths: Layout::new(data_dir),
             opts,
             owner,
         }
     }
 
     /// The paths it uses.
-    pub fn paths(&self) -> &StorePaths {
+    pub fn paths(&self) -> &Layout {
         &self.paths
     }
 
@@ -188,16 +193,16 @@ impl Store {
     /// this; it is cheap when everything exists.
     pub fn init(&self) -> Result<()> {
         if !self.paths.segments.is_dir() {
-            fsutil::ensure_dir(&self.paths.root, &self.owner)?;
-            fsutil::ensure_dir(&self.paths.segments, &self.owner)?;
+            safefs::ensure_dir(&self.paths.root, &self.owner)?;
+            safefs::ensure_dir(&self.paths.segments, &self.owner)?;
         }
         match self.read_format()? {
             Some(_) => Ok(()),
-            None => fsutil::atomic_write(
+            None => Ok(safefs::atomic_write(
                 &self.paths.format,
                 format!("{FORMAT_MARKER}{FORMAT_VERSION}\n").as_bytes(),
                 &self.owner,
-            ),
+            )?),
         }
     }
 
@@ -212,7 +217,7 @@ impl Store {
     /// The version in `FORMAT`, `None` if the file does not exist yet. A newer version is an
     /// error: it is never misread.
     pub fn read_format(&self) -> Result<Option<u32>> {
-        let text = match crate::store::fsutil::read_to_string(&self.paths.format) {
+        let text = match crate::safefs::read_to_string(&self.paths.format) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io("read", &self.paths.format)(e)),
@@ -328,7 +333,7 @@ impl Store {
                 0,
                 Problem {
                     pos: LinePos {
-                        segment: recover::JOURNAL_FILE.into(),
+                        segment: crate::layout::COMPACT_JOURNAL.into(),
                         line: 0,
                         offset: 0,
                     },
@@ -342,11 +347,8 @@ impl Store {
         // never read, but it is not what the writer left there: report it.
         for p in &listing.foreign_files {
             let name = segment::file_name(p);
-            let stem = name
-                .strip_suffix(segment::SEALED_SUFFIX)
-                .or_else(|| name.strip_suffix(segment::PLAIN_SUFFIX));
             let segment_like =
-                stem.is_some_and(|d| d.len() == 20 && d.bytes().all(|c| c.is_ascii_digit()));
+                segment::SegmentName::parse(&name).is_some_and(segment::SegmentName::is_data);
             let regular = std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file());
             if segment_like && !regular {
                 report.problems.push(Problem {

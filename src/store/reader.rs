@@ -131,7 +131,7 @@ pub fn scan_segment_measured(
     let path = seg.data_path();
     let name = file_name(path);
     if seg.is_plain() {
-        let file = match crate::store::fsutil::open_read(path) {
+        let file = match crate::safefs::open_read(path) {
             Ok(file) => file,
             // Sealed and the plain copy removed between listing and opening: read the sealed one.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -179,7 +179,7 @@ pub fn scan_segment_from(
     let f = &mut guard_ids(seg.first_id, f);
     let path = seg.data_path();
     let name = file_name(path);
-    let mut file = match crate::store::fsutil::open_read(path) {
+    let mut file = match crate::safefs::open_read(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return scan_segment(seg, is_active, f);
@@ -234,7 +234,7 @@ fn scan_sealed(
     f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>,
     content_bytes: &Cell<u64>,
 ) -> Result<ControlFlow<()>> {
-    let file = crate::store::fsutil::open_read(path).map_err(StoreError::io("open", path))?;
+    let file = crate::safefs::open_read(path).map_err(StoreError::io("open", path))?;
     // SAFETY: sealed segments are immutable: they come into existence by an atomic rename of a
     // complete, fsynced file and are only ever deleted (or replaced by another rename), never
     // written in place, so the mapped bytes do not change under us. Deleting a mapped file is

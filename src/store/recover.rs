@@ -22,15 +22,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, StoreError};
-use super::fsutil::WriterLock;
-use super::fsutil::{self, Ownership};
-use super::segment::{Listing, SegmentFiles, SEALED_SUFFIX};
+use super::segment::{Listing, SegmentFiles, SegmentName};
 use super::writer::AppendContext;
-use super::{Store, StorePaths};
+use super::Store;
 use crate::crashpoint;
-
-/// Name of the compaction journal in the data directory.
-pub const JOURNAL_FILE: &str = "compact.journal";
+use crate::layout::{self, Layout, COMPACT_JOURNAL};
+use crate::safefs::{self, Ownership, WriterLock};
 
 /// The steps a compaction still has to take, in order. Paths are relative to the data
 /// directory, so a directory moved by hand (`cp -a`, restore of a host backup) still recovers.
@@ -60,7 +57,7 @@ impl Recovered {
     }
 }
 
-fn rel(paths: &StorePaths, p: &Path) -> String {
+fn rel(paths: &Layout, p: &Path) -> String {
     p.strip_prefix(&paths.root)
         .unwrap_or(p)
         .to_string_lossy()
@@ -69,7 +66,7 @@ fn rel(paths: &StorePaths, p: &Path) -> String {
 
 impl CompactionJournal {
     /// An empty journal for a staging directory.
-    pub fn new(paths: &StorePaths, staging: &Path) -> CompactionJournal {
+    pub fn new(paths: &Layout, staging: &Path) -> CompactionJournal {
         CompactionJournal {
             staging: rel(paths, staging),
             ..CompactionJournal::default()
@@ -77,32 +74,32 @@ impl CompactionJournal {
     }
 
     /// Adds a rename of `staged` to `target`.
-    pub fn rename(&mut self, paths: &StorePaths, staged: &Path, target: &Path) {
+    pub fn rename(&mut self, paths: &Layout, staged: &Path, target: &Path) {
         self.renames.push((rel(paths, staged), rel(paths, target)));
     }
 
     /// Adds a file to remove.
-    pub fn remove(&mut self, paths: &StorePaths, file: &Path) {
+    pub fn remove(&mut self, paths: &Layout, file: &Path) {
         self.remove.push(rel(paths, file));
     }
 
     /// Makes the journal durable (atomic write, fsync). From here on the compaction will
     /// complete, by this process or by the next writer.
-    pub fn write(&self, paths: &StorePaths, owner: &Ownership) -> Result<()> {
+    pub fn write(&self, paths: &Layout, owner: &Ownership) -> Result<()> {
         let bytes = serde_json::to_vec(self).map_err(|e| StoreError::Segment {
-            segment: JOURNAL_FILE.into(),
+            segment: COMPACT_JOURNAL.into(),
             detail: e.to_string(),
         })?;
-        fsutil::atomic_write(&paths.root.join(JOURNAL_FILE), &bytes, owner)
+        Ok(safefs::atomic_write(&paths.compact_journal, &bytes, owner)?)
     }
 
     /// Takes every step (idempotent: a step already taken is skipped), fsyncs `segments/`,
     /// then deletes the journal and the staging directory.
-    pub fn complete(&self, paths: &StorePaths) -> Result<()> {
+    pub fn complete(&self, paths: &Layout) -> Result<()> {
         for (n, (staged, target)) in self.renames.iter().enumerate() {
             let (staged, target) = (paths.root.join(staged), paths.root.join(target));
             if staged.exists() {
-                crate::store::fsutil::rename(&staged, &target)
+                crate::safefs::rename(&staged, &target)
                     .map_err(StoreError::io("rename", &target))?;
             }
             if n == 0 {
@@ -111,40 +108,40 @@ impl CompactionJournal {
         }
         for file in &self.remove {
             let file = paths.root.join(file);
-            match crate::store::fsutil::remove_file(&file) {
+            match crate::safefs::remove_file(&file) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io("remove", &file)(e)),
             }
         }
-        fsutil::sync_dir(&paths.segments)?;
+        safefs::sync_dir(&paths.segments)?;
         crashpoint::hit("compact.before_journal_removal");
-        let journal = paths.root.join(JOURNAL_FILE);
-        match crate::store::fsutil::remove_file(&journal) {
+        let journal = paths.compact_journal.clone();
+        match crate::safefs::remove_file(&journal) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io("remove", &journal)(e)),
         }
-        fsutil::sync_dir(&paths.root)?;
+        safefs::sync_dir(&paths.root)?;
         let staging = paths.root.join(&self.staging);
         if !self.staging.is_empty() && staging != paths.root {
-            let _ = crate::store::fsutil::remove_dir_all(staging);
+            let _ = crate::safefs::remove_dir_all(staging);
         }
         Ok(())
     }
 }
 
 /// The pending compaction journal, if a crash left one.
-pub fn pending_journal(paths: &StorePaths) -> Result<Option<CompactionJournal>> {
-    let path = paths.root.join(JOURNAL_FILE);
-    let bytes = match crate::store::fsutil::read(&path) {
+pub fn pending_journal(paths: &Layout) -> Result<Option<CompactionJournal>> {
+    let path = paths.compact_journal.clone();
+    let bytes = match crate::safefs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("read", &path)(e)),
     };
     let journal: CompactionJournal =
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Segment {
-            segment: JOURNAL_FILE.into(),
+            segment: COMPACT_JOURNAL.into(),
             detail: format!("unreadable compaction journal ({e}); see `dokku audit:doctor`"),
         })?;
     // Every path must stay inside the data directory: the journal is ours, but a hand-edited
@@ -160,7 +157,7 @@ pub fn pending_journal(paths: &StorePaths) -> Result<Option<CompactionJournal>> 
         && journal.remove.iter().all(inside);
     if !all_inside {
         return Err(StoreError::Segment {
-            segment: JOURNAL_FILE.into(),
+            segment: COMPACT_JOURNAL.into(),
             detail: "compaction journal names a path outside the data directory; refusing it"
                 .into(),
         });
@@ -172,7 +169,7 @@ pub fn pending_journal(paths: &StorePaths) -> Result<Option<CompactionJournal>> 
 /// whichever of its steps have been taken (a reader never takes the lock, so it cannot finish
 /// the work, but it must not count a replaced segment and its replacement both). Staged files
 /// not yet renamed are read where they are; files to be removed are left out.
-pub fn apply_pending_view(paths: &StorePaths, listing: &mut Listing) {
+pub fn apply_pending_view(paths: &Layout, listing: &mut Listing) {
     let Ok(Some(journal)) = pending_journal(paths) else {
         return;
     };
@@ -194,8 +191,11 @@ pub fn apply_pending_view(paths: &StorePaths, listing: &mut Listing) {
         let Some(id) = target
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(SEALED_SUFFIX))
-            .and_then(|d| d.parse::<u64>().ok())
+            .and_then(SegmentName::parse)
+            .and_then(|n| match n {
+                SegmentName::Sealed(id) => Some(id),
+                _ => None,
+            })
         else {
             continue;
         };
@@ -214,7 +214,7 @@ pub fn apply_pending_view(paths: &StorePaths, listing: &mut Listing) {
 
 /// A directory `segments.old-<pid>` left by a restore interrupted between its two renames:
 /// it holds the live history (the next writer moves it back; nothing may delete it).
-pub fn interrupted_restore(paths: &StorePaths) -> Option<PathBuf> {
+pub fn interrupted_restore(paths: &Layout) -> Option<PathBuf> {
     let live_has_entries = fs::read_dir(&paths.segments)
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
@@ -227,7 +227,7 @@ pub fn interrupted_restore(paths: &StorePaths) -> Option<PathBuf> {
         .filter(|e| {
             e.file_name()
                 .to_str()
-                .is_some_and(|n| n.starts_with("segments.old-"))
+                .is_some_and(|n| n.starts_with(layout::RESTORE_ASIDE_PREFIX))
         })
         .map(|e| e.path())
         .filter(|p| p.is_dir())
@@ -237,17 +237,16 @@ pub fn interrupted_restore(paths: &StorePaths) -> Option<PathBuf> {
 }
 
 /// Finishes or undoes interrupted multi-file changes. The caller holds the writer lock.
-pub fn recover(paths: &StorePaths) -> Result<Recovered> {
+pub fn recover(paths: &Layout) -> Result<Recovered> {
     let mut done = Recovered::default();
     if let Some(old) = interrupted_restore(paths) {
         if paths.segments.exists() {
             // Empty (checked above): created by a later `init` that did not know better.
-            crate::store::fsutil::remove_dir(&paths.segments)
+            crate::safefs::remove_dir(&paths.segments)
                 .map_err(StoreError::io("remove", &paths.segments))?;
         }
-        crate::store::fsutil::rename(&old, &paths.segments)
-            .map_err(StoreError::io("rename", &old))?;
-        fsutil::sync_dir(&paths.root)?;
+        crate::safefs::rename(&old, &paths.segments).map_err(StoreError::io("rename", &old))?;
+        safefs::sync_dir(&paths.root)?;
         done.restore_rolled_back = Some(old);
     }
     if let Some(journal) = pending_journal(paths)? {
@@ -278,14 +277,13 @@ impl Store {
     }
 
     /// The one list of leftovers, shared by `doctor` (which reports it) and `vacuum` (which
-    /// removes it): seal temp files in `segments/`; staging directories and temp files in the
-    /// data directory, `state/`, `spool/`, `quarantine/` and `backups/` whose owning process
-    /// (the last `-` field of the name, `fsutil::temp_name`) is gone. Also returns how many
-    /// such names belong to running processes (work in progress, left alone).
+    /// removes it): seal temp files in `segments/`; staging directories and temp files in
+    /// [`Layout::leftover_dirs`] ([`layout::is_ours`]) whose owning process
+    /// ([`layout::owner_pid`]) is gone. Also returns how many such names belong to running
+    /// processes (work in progress, left alone).
     pub fn leftover_scan(&self) -> Result<(Vec<PathBuf>, usize)> {
         let mut out = self.listing()?.temp_files;
         let mut running_count = 0usize;
-        let mine = std::process::id();
         // The staging directory of a compaction whose journal is pending is not a leftover: the
         // next writer renames its segments into place.
         let pending = pending_journal(&self.paths)
@@ -294,43 +292,20 @@ impl Store {
             .map(|j| self.paths.root.join(j.staging));
         // Nor is the live history an interrupted restore moved aside.
         let moved_aside = interrupted_restore(&self.paths);
-        let spool = self.paths.root.join(super::spool::SPOOL_DIR);
-        for dir in [
-            &self.paths.root,
-            &self.paths.root.join("state"),
-            &spool,
-            &self.paths.quarantine,
-            &self.paths.root.join("backups"),
-        ] {
+        for dir in self.paths.leftover_dirs() {
             let Ok(entries) = fs::read_dir(dir) else {
                 continue;
             };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let ours = [
-                    "compact-",
-                    "index.tmp-",
-                    "index.old-",
-                    "segments.restore-",
-                    "segments.old-",
-                    ".FORMAT.tmp",
-                    "correlation.json.tmp-",
-                ]
-                .iter()
-                .any(|p| name.starts_with(p))
-                    // Temporary files (`fsutil::temp_name`: settings, state, spool, FORMAT, …),
-                    // e.g. a spool file a crash left half-written (never a complete one).
-                    || (name.starts_with('.') && name.contains(".tmp-"));
-                // Skip work in progress: names end in the pid of the process doing it.
-                let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-                let running =
-                    pid.is_some_and(|p| p == mine || Path::new(&format!("/proc/{p}")).exists());
+                if !layout::is_ours(&name) {
+                    continue;
+                }
                 let needed = pending.as_deref() == Some(e.path().as_path())
                     || moved_aside.as_deref() == Some(e.path().as_path());
-                if ours && running {
+                if layout::in_progress(&name) {
                     running_count += 1;
-                }
-                if ours && !running && !needed {
+                } else if !needed {
                     out.push(e.path());
                 }
             }
@@ -344,14 +319,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn paths(root: &Path) -> StorePaths {
-        StorePaths {
-            root: root.to_path_buf(),
-            segments: root.join("segments"),
-            lock: root.join("LOCK"),
-            format: root.join("FORMAT"),
-            quarantine: root.join("quarantine"),
-        }
+    fn paths(root: &Path) -> Layout {
+        Layout::new(root)
     }
 
     #[test]
@@ -373,7 +342,7 @@ mod tests {
         assert!(r.compaction);
         assert_eq!(fs::read(p.segments.join("5.zst")).unwrap(), b"new");
         assert!(!p.segments.join("old").exists());
-        assert!(!dir.path().join(JOURNAL_FILE).exists());
+        assert!(!dir.path().join(COMPACT_JOURNAL).exists());
         assert!(!staging.exists());
         assert!(!recover(&p).unwrap().any());
     }

@@ -10,8 +10,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::{Result, StoreError};
-use super::fsutil::{self, Ownership};
 use super::line::ChainHash;
+use crate::safefs::{self, Ownership};
 
 /// Suffix of an active (plain JSONL) segment.
 pub const PLAIN_SUFFIX: &str = ".jsonl";
@@ -64,6 +64,47 @@ pub fn stem(first_id: u64) -> String {
     format!("{first_id:020}")
 }
 
+/// What a file name in `segments/` (or a backup's) names: the one parser of segment names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentName {
+    /// `<20 digits>.jsonl`: an active segment, or the plain copy of a sealed one.
+    Plain(u64),
+    /// `<20 digits>.jsonl.zst`: a sealed segment.
+    Sealed(u64),
+    /// `<20 digits>.jsonl.zst.tmp`: a seal being written (a leftover if its writer is gone).
+    SealTemp(u64),
+}
+
+impl SegmentName {
+    /// Parses a base name: exactly 20 decimal digits whose value fits a u64, then a suffix.
+    pub fn parse(name: &str) -> Option<SegmentName> {
+        let (digits, kind): (&str, fn(u64) -> SegmentName) =
+            if let Some(d) = name.strip_suffix(TEMP_SUFFIX) {
+                (d, SegmentName::SealTemp)
+            } else if let Some(d) = name.strip_suffix(SEALED_SUFFIX) {
+                (d, SegmentName::Sealed)
+            } else {
+                (name.strip_suffix(PLAIN_SUFFIX)?, SegmentName::Plain)
+            };
+        if digits.len() != 20 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u64>().ok().map(kind)
+    }
+
+    /// The first event id the name stands for.
+    pub fn first_id(self) -> u64 {
+        match self {
+            SegmentName::Plain(id) | SegmentName::Sealed(id) | SegmentName::SealTemp(id) => id,
+        }
+    }
+
+    /// A segment's data (plain or sealed), not a temporary file.
+    pub fn is_data(self) -> bool {
+        !matches!(self, SegmentName::SealTemp(_))
+    }
+}
+
 /// What `list` found in the segments directory besides segments.
 #[derive(Debug, Default, Clone)]
 pub struct Listing {
@@ -94,24 +135,12 @@ pub fn list(dir: &Path) -> Result<Listing> {
             listing.foreign_files.push(path);
             continue;
         }
-        let (digits, kind) = if let Some(d) = name.strip_suffix(TEMP_SUFFIX) {
-            (d, 2)
-        } else if let Some(d) = name.strip_suffix(SEALED_SUFFIX) {
-            (d, 1)
-        } else if let Some(d) = name.strip_suffix(PLAIN_SUFFIX) {
-            (d, 0)
-        } else {
+        let Some(parsed) = SegmentName::parse(&name) else {
             listing.foreign_files.push(path);
             continue;
         };
-        let id = match (digits.len(), digits.parse::<u64>()) {
-            (20, Ok(id)) if digits.bytes().all(|c| c.is_ascii_digit()) => id,
-            _ => {
-                listing.foreign_files.push(path);
-                continue;
-            }
-        };
-        if kind == 2 {
+        let id = parsed.first_id();
+        if !parsed.is_data() {
             listing.temp_files.push(path);
             continue;
         }
@@ -120,7 +149,7 @@ pub fn list(dir: &Path) -> Result<Listing> {
             plain: None,
             sealed: None,
         });
-        if kind == 0 {
+        if matches!(parsed, SegmentName::Plain(_)) {
             seg.plain = Some(path);
         } else {
             seg.sealed = Some(path);
@@ -228,7 +257,7 @@ impl Trailer {
     /// Reads only the trailer of a sealed segment file (a few hundred bytes from its end).
     pub fn read(path: &Path) -> Result<Option<Trailer>> {
         use std::io::{Seek, SeekFrom};
-        let mut f = fsutil::open_read(path).map_err(StoreError::io("open", path))?;
+        let mut f = safefs::open_read(path).map_err(StoreError::io("open", path))?;
         let len = f.metadata().map_err(StoreError::io("stat", path))?.len();
         let take = len.min(4096);
         f.seek(SeekFrom::Start(len - take))
@@ -306,8 +335,8 @@ pub fn seal(
     let stem = stem(trailer.first_id);
     let tmp = dir.join(format!("{stem}{TEMP_SUFFIX}"));
     let sealed = dir.join(format!("{stem}{SEALED_SUFFIX}"));
-    let src = fsutil::open_read(plain).map_err(StoreError::io("open", plain))?;
-    let out = fsutil::create_replacing(&tmp, owner)?;
+    let src = safefs::open_read(plain).map_err(StoreError::io("open", plain))?;
+    let out = safefs::create_replacing(&tmp, owner)?;
     let mut enc =
         zstd::stream::write::Encoder::new(out, level).map_err(StoreError::io("zstd", &tmp))?;
     // Content size and checksum in the frame header make `zstd -t` and truncation checks exact.
@@ -335,15 +364,46 @@ pub fn seal(
     out.sync_all().map_err(StoreError::io("fsync", &tmp))?;
     drop(out);
     crate::crashpoint::hit("seal.before_rename");
-    fsutil::rename(&tmp, &sealed).map_err(StoreError::io("rename", &sealed))?;
+    safefs::rename(&tmp, &sealed).map_err(StoreError::io("rename", &sealed))?;
     crate::crashpoint::hit("seal.after_rename");
-    fsutil::sync_dir(dir)?;
+    safefs::sync_dir(dir)?;
     Ok(sealed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_names_parse_one_way() {
+        use SegmentName::*;
+        let id = "00000000000000000042";
+        assert_eq!(SegmentName::parse(&format!("{id}.jsonl")), Some(Plain(42)));
+        assert_eq!(
+            SegmentName::parse(&format!("{id}.jsonl.zst")),
+            Some(Sealed(42))
+        );
+        assert_eq!(
+            SegmentName::parse(&format!("{id}.jsonl.zst.tmp")),
+            Some(SealTemp(42))
+        );
+        assert!(!SealTemp(42).is_data());
+        assert_eq!(
+            SegmentName::parse(&format!("{}.jsonl", stem(u64::MAX))),
+            Some(Plain(u64::MAX))
+        );
+        for bad in [
+            "42.jsonl",
+            "0000000000000000042.jsonl",
+            "99999999999999999999.jsonl",
+            "0000000000000000004x.jsonl",
+            "+0000000000000000042.jsonl",
+            "00000000000000000042.json",
+            "00000000000000000042.jsonl.gz",
+        ] {
+            assert_eq!(SegmentName::parse(bad), None, "{bad}");
+        }
+    }
 
     fn t_copy() -> Trailer {
         Trailer {

@@ -14,35 +14,28 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::error::{Result, StoreError};
-use super::fsutil::{self, Ownership};
 use super::line::memfind;
 use super::segment::SegmentFiles;
 use super::writer::ID_PLACEHOLDER;
-use super::StorePaths;
+use crate::layout::Layout;
+use crate::safefs::{self, Ownership};
 
-/// Directory of spool files in the data directory.
-pub const SPOOL_DIR: &str = "spool";
 /// Suffix of a complete spool file (temp files of `atomic_write` never end in it).
 pub const SPOOL_SUFFIX: &str = ".spool.jsonl";
 
 /// Writes events (canonical JSON with the id placeholder, one per line, already carrying
 /// `meta.spooled_from`) to a new spool file; returns its path. `name` must be unique (the
 /// caller uses time, pid and a counter).
-pub fn write(
-    paths: &StorePaths,
-    owner: &Ownership,
-    name: &str,
-    lines: &[Vec<u8>],
-) -> Result<PathBuf> {
-    let dir = paths.root.join(SPOOL_DIR);
-    fsutil::ensure_dir(&dir, owner)?;
+pub fn write(paths: &Layout, owner: &Ownership, name: &str, lines: &[Vec<u8>]) -> Result<PathBuf> {
+    let dir = paths.spool.clone();
+    safefs::ensure_dir(&dir, owner)?;
     let path = dir.join(format!("{name}{SPOOL_SUFFIX}"));
     let mut bytes = Vec::new();
     for l in lines {
         bytes.extend_from_slice(l);
         bytes.push(b'\n');
     }
-    fsutil::atomic_write(&path, &bytes, owner)?;
+    safefs::atomic_write(&path, &bytes, owner)?;
     Ok(path)
 }
 
@@ -52,8 +45,8 @@ pub fn marker(name: &str, n: usize) -> String {
 }
 
 /// Complete spool files, oldest first (names start with a zero-padded time).
-pub fn pending(paths: &StorePaths) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(paths.root.join(SPOOL_DIR)) else {
+pub fn pending(paths: &Layout) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(paths.spool.clone()) else {
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = entries
@@ -81,7 +74,7 @@ pub struct Drain {
 
 /// Reads the pending spool files. `recent` are the newest segments (where an earlier drain
 /// that crashed before deleting its files put their events).
-pub fn collect(paths: &StorePaths, recent: &[SegmentFiles]) -> Result<Drain> {
+pub fn collect(paths: &Layout, recent: &[SegmentFiles]) -> Result<Drain> {
     let files = pending(paths);
     let mut drain = Drain {
         events: Vec::new(),
@@ -95,13 +88,13 @@ pub fn collect(paths: &StorePaths, recent: &[SegmentFiles]) -> Result<Drain> {
         // Only plain files are searched: a drain that crashed left its events in the active
         // segment (or one rotated out and not yet sealed, still plain).
         if let Some(p) = &seg.plain {
-            if let Ok(b) = crate::store::fsutil::read(p) {
+            if let Ok(b) = crate::safefs::read(p) {
                 tail.extend_from_slice(&b);
             }
         }
     }
     for file in files {
-        let bytes = crate::store::fsutil::read(&file).map_err(StoreError::io("read", &file))?;
+        let bytes = crate::safefs::read(&file).map_err(StoreError::io("read", &file))?;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             if !line.starts_with(ID_PLACEHOLDER) {
                 return Err(StoreError::Segment {
@@ -136,16 +129,16 @@ fn name_of(p: &Path) -> String {
 }
 
 /// Deletes drained files (after the append that holds their events is durable).
-pub fn remove(paths: &StorePaths, files: &[PathBuf]) -> Result<()> {
+pub fn remove(paths: &Layout, files: &[PathBuf]) -> Result<()> {
     for f in files {
-        match crate::store::fsutil::remove_file(f) {
+        match crate::safefs::remove_file(f) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io("remove", f)(e)),
         }
     }
     if !files.is_empty() {
-        fsutil::sync_dir(&paths.root.join(SPOOL_DIR))?;
+        safefs::sync_dir(&paths.spool)?;
     }
     Ok(())
 }

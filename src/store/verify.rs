@@ -166,7 +166,7 @@ fn check_frames(
     sealed: &std::path::Path,
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
-    let bytes = super::fsutil::read(sealed).map_err(super::StoreError::io("read", sealed))?;
+    let bytes = crate::safefs::read(sealed).map_err(super::StoreError::io("read", sealed))?;
     for message in super::segment::frame_problems(&bytes) {
         problems.push(Problem {
             pos: LinePos {

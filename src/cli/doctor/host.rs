@@ -8,7 +8,7 @@ use super::*;
 /// Directories group-writable and setgid with nothing for others; files with nothing for others
 /// where others could reach them; owner and group the runtime user's.
 pub(super) fn check_permissions(data: &Path, r: &mut Report) {
-    let (user, group) = crate::store::fsutil::runtime_names();
+    let (user, group) = crate::safefs::runtime_names();
     let owner = Ownership::from_env();
     let fix_mode = format!(
         "run: chmod -R o-rwx {0} && find {0} -type d -exec chmod 2770 {{}} +",

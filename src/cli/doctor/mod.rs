@@ -97,8 +97,8 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
         // Settings are checked below; a bad one must not stop the other checks.
         let store = Store::new(
             data,
-            ctx.settings.store_options().unwrap_or_default(),
-            Ownership::from_env(),
+            crate::store::StoreOptions::from_settings(&ctx.settings).unwrap_or_default(),
+            ctx.owner,
         );
         check_permissions(data, &mut r);
         let format_ok = check_format(&store, &mut r);
@@ -209,14 +209,5 @@ mod tests {
         assert_eq!(unescape_mount("/plain"), "/plain");
         assert_eq!(unescape_mount("/x\\"), "/x\\");
         assert_eq!(unescape_mount("/x\\04"), "/x\\04");
-    }
-
-    #[test]
-    fn pids_in_temp_names() {
-        let me = std::process::id();
-        assert!(pid_alive(&format!("index.tmp-{me}")));
-        assert!(pid_alive(&format!("correlation.json.tmp-{me}")));
-        assert!(!pid_alive("index.tmp-"));
-        assert!(!pid_alive("x.tmp-abc"));
     }
 }

@@ -150,8 +150,8 @@ pub(super) fn check_index(ctx: &Context, store: &Store, r: &mut Report) {
 /// Correlation state entries older than `pending_stale_threshold_seconds`, by "now" (which
 /// honours `DOKKU_AUDIT_NOW`).
 pub(super) fn check_state(ctx: &Context, r: &mut Report) {
-    let path = crate::state::state_dir(&ctx.data_dir).join("correlation.json");
-    let state: CorrelationState = match crate::store::fsutil::read(&path) {
+    let path = ctx.layout.correlation.clone();
+    let state: CorrelationState = match crate::safefs::read(&path) {
         // No state file: no operation in progress.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => CorrelationState::default(),
         Err(e) => {
@@ -218,23 +218,6 @@ pub(super) fn check_state(ctx: &Context, r: &mut Report) {
     }
 }
 
-/// Is the process that owns a `…tmp-<pid>` name still running (work in progress, not a
-/// leftover)?
-#[cfg(test)]
-pub(super) fn pid_alive(name: &str) -> bool {
-    let digits: String = name
-        .rsplit(['-', '.'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    match digits.parse::<u32>() {
-        Ok(pid) if pid > 0 => std::path::Path::new("/proc").join(pid.to_string()).exists(),
-        _ => false,
-    }
-}
-
 /// Temporary files and directories left by interrupted seals, reindexes, restores, state and
 /// marker writes; foreign files in `segments/`.
 /// Work a crash interrupted that the next writer finishes (segments-format.md §8).
@@ -247,7 +230,7 @@ pub(super) fn check_interrupted(store: &Store, r: &mut Report) {
             found = true;
             r.issue(format!(
                 "an interrupted prune/vacuum is pending ({}): readers already see its result; the next write completes it (or run: dokku audit:vacuum)",
-                recover::JOURNAL_FILE
+                crate::layout::COMPACT_JOURNAL
             ));
         }
         Ok(None) => {}

@@ -81,7 +81,8 @@ pub struct Row {
 }
 
 impl Row {
-    fn from_event(e: &Event) -> Row {
+    /// The row of an event read whole (the unindexed tail, `tail`, the demo).
+    pub fn from_event(e: &Event) -> Row {
         Row {
             id: e.id,
             ts: index::epoch(&e.ts),
@@ -123,7 +124,7 @@ pub fn run(
     let stale = EventIndex::stale_marks(data_dir);
     if !stale.is_empty() && EventIndex::rebuild(data_dir, store, &mut |_| {}).is_ok() {
         for p in stale {
-            let _ = crate::store::fsutil::remove_file(p);
+            let _ = crate::safefs::remove_file(p);
         }
     }
     let index = match EventIndex::open_or_create(data_dir) {

@@ -7,8 +7,8 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::safefs::{self, Ownership};
 use crate::store::error::{Result, StoreError};
-use crate::store::fsutil::{self, Ownership};
 use crate::store::segment::file_name;
 
 /// File name of the SHA-256 cache of sealed segments, in `<data dir>/backups/`.
@@ -24,7 +24,7 @@ pub(super) struct HashCache {
 
 impl HashCache {
     pub(super) fn load(path: &Path) -> HashCache {
-        let entries = crate::store::fsutil::read(path)
+        let entries = crate::safefs::read(path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
@@ -75,9 +75,9 @@ impl HashCache {
         self.entries.retain(|k, _| touched.contains(k));
         if let Ok(bytes) = serde_json::to_vec(&self.entries) {
             if let Some(dir) = path.parent() {
-                let _ = fsutil::ensure_dir(dir, owner);
+                let _ = safefs::ensure_dir(dir, owner);
             }
-            let _ = fsutil::atomic_write(path, &bytes, owner);
+            let _ = safefs::atomic_write(path, &bytes, owner);
         }
     }
 }
@@ -116,7 +116,7 @@ pub(super) fn list_files(dir: &Path, cache: &mut HashCache) -> Result<Vec<Manife
 
 /// Creates `path` (which must not exist) with `bytes`, fsynced, with the store's mode and owner.
 pub(super) fn write_new(path: &Path, bytes: &[u8], owner: &Ownership) -> Result<()> {
-    let mut f = fsutil::create_new(path, owner)?;
+    let mut f = safefs::create_new(path, owner)?;
     f.write_all(bytes).map_err(StoreError::io("write", path))?;
     f.sync_all().map_err(StoreError::io("fsync", path))
 }
@@ -129,12 +129,12 @@ pub(super) fn copy_hashed(
     limit: Option<u64>,
     owner: &Ownership,
 ) -> Result<(u64, String)> {
-    let f = crate::store::fsutil::open_read(src).map_err(StoreError::io("open", src))?;
+    let f = crate::safefs::open_read(src).map_err(StoreError::io("open", src))?;
     let mut input: Box<dyn Read> = match limit {
         Some(n) => Box::new(f.take(n)),
         None => Box::new(f),
     };
-    let mut out = fsutil::create_new(dst, owner)?;
+    let mut out = safefs::create_new(dst, owner)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
@@ -162,7 +162,7 @@ pub(super) fn copy_hashed(
 
 /// Size and SHA-256 of a file.
 pub(super) fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = crate::store::fsutil::open_read(path).map_err(StoreError::io("open", path))?;
+    let mut f = crate::safefs::open_read(path).map_err(StoreError::io("open", path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;

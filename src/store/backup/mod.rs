@@ -29,12 +29,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::error::{Result, StoreError};
-use super::fsutil::{self, WriterLock};
 use super::head::Tail;
 use super::line::{FORMAT_VERSION, TAIL_LEN};
 use super::reader::{scan_segment, ScanItem};
-use super::segment::{self, file_name, SegmentFiles, PLAIN_SUFFIX, SEALED_SUFFIX};
+use super::segment::{self, file_name, SegmentFiles};
 use super::Store;
+use crate::safefs::{self, WriterLock};
 
 mod hash;
 mod restore;
@@ -49,12 +49,9 @@ pub use verify::verify_backup;
 pub const MANIFEST_FILE: &str = "MANIFEST.json";
 /// Version of the manifest's own layout.
 pub const MANIFEST_VERSION: u64 = 1;
-/// The settings file copied along (named by `crate::settings`, which the store does not read).
-const SETTINGS_FILE: &str = "settings.json";
-/// The format marker's file name.
-const FORMAT_FILE: &str = "FORMAT";
-/// The segments directory's name.
-const SEGMENTS_DIR: &str = "segments";
+/// A backup directory uses the data directory's names for what it copies: the settings file
+/// (which the store copies but does not read), the format marker, the segments.
+use crate::layout::{FORMAT as FORMAT_FILE, SEGMENTS as SEGMENTS_DIR, SETTINGS as SETTINGS_FILE};
 
 /// One file of a backup as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +230,8 @@ impl Store {
         &self,
         f: impl FnOnce(&WriterGuard<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)
+            .map_err(StoreError::from)?;
         let guard = WriterGuard {
             store: self,
             _lock: lock,
@@ -255,23 +253,23 @@ pub fn create(store: &Store, dest: &Path, created_at: &str) -> Result<BackupSumm
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fsutil::ensure_dir(&parent, &store.owner)?;
-    let tmp = parent.join(format!(".{}.tmp-{}", file_name(dest), std::process::id()));
+    safefs::ensure_dir(&parent, &store.owner)?;
+    let tmp = parent.join(crate::layout::temp_name(&file_name(dest)));
     remove_dir_if_exists(&tmp)?;
     let built = build(store, &tmp, created_at);
     let (manifest, linked, copied) = match built {
         Ok(b) => b,
         Err(e) => {
-            let _ = crate::store::fsutil::remove_dir_all(&tmp);
+            let _ = crate::safefs::remove_dir_all(&tmp);
             return Err(e);
         }
     };
     crate::crashpoint::hit("backup.before_rename");
-    if let Err(e) = crate::store::fsutil::rename(&tmp, dest) {
-        let _ = crate::store::fsutil::remove_dir_all(&tmp);
+    if let Err(e) = crate::safefs::rename(&tmp, dest) {
+        let _ = crate::safefs::remove_dir_all(&tmp);
         return Err(StoreError::io("rename", dest)(e));
     }
-    fsutil::sync_dir(&parent)?;
+    safefs::sync_dir(&parent)?;
     Ok(BackupSummary {
         path: dest.to_path_buf(),
         manifest,
@@ -283,9 +281,9 @@ pub fn create(store: &Store, dest: &Path, created_at: &str) -> Result<BackupSumm
 /// Fills the temporary backup directory `tmp` and returns its manifest and the link/copy counts.
 fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, u64)> {
     let owner = &store.owner;
-    fsutil::ensure_dir(tmp, owner)?;
+    safefs::ensure_dir(tmp, owner)?;
     let seg_dir = tmp.join(SEGMENTS_DIR);
-    fsutil::ensure_dir(&seg_dir, owner)?;
+    safefs::ensure_dir(&seg_dir, owner)?;
     let (mut linked, mut copied) = (0u64, 0u64);
     {
         // Under the lock: no append, seal, prune or repair changes the segments meanwhile.
@@ -299,7 +297,7 @@ fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, 
             if let Some(sealed) = &seg.sealed {
                 // Sealed segments are immutable (replaced only by rename): a link is a copy.
                 let dst = seg_dir.join(file_name(sealed));
-                if crate::store::fsutil::hard_link(sealed, &dst).is_ok() {
+                if crate::safefs::hard_link(sealed, &dst).is_ok() {
                     linked += 1;
                 } else {
                     copy_hashed(sealed, &dst, None, owner)?;
@@ -319,7 +317,7 @@ fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, 
                 }
             }
         }
-        fsutil::sync_dir(&seg_dir)?;
+        safefs::sync_dir(&seg_dir)?;
     }
     for name in [FORMAT_FILE, SETTINGS_FILE] {
         let src = store.paths.root.join(name);
@@ -334,7 +332,7 @@ fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, 
     let segments = bstore.segments()?;
     let stats = bstore.stats()?;
     let chain_head = Tail::load(&segments)?.chain.to_hex();
-    let cache_path = store.paths.root.join("backups").join(HASH_CACHE_FILE);
+    let cache_path = store.paths.backups.join(HASH_CACHE_FILE);
     let mut cache = HashCache::load(&cache_path);
     let manifest = Manifest {
         format_version: store.read_format()?.unwrap_or(FORMAT_VERSION),
@@ -349,7 +347,7 @@ fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, 
     cache.save(&cache_path, owner);
     let mpath = tmp.join(MANIFEST_FILE);
     write_new(&mpath, &manifest.to_json(), owner)?;
-    fsutil::sync_dir(tmp)?;
+    safefs::sync_dir(tmp)?;
     Ok((manifest, linked, copied))
 }
 
@@ -386,12 +384,7 @@ fn plain_valid_len(seg: &SegmentFiles) -> Result<u64> {
 
 /// True for the file names a backup's `segments/` may hold.
 fn is_segment_name(name: &str) -> bool {
-    let stem = name
-        .strip_suffix(SEALED_SUFFIX)
-        .or_else(|| name.strip_suffix(PLAIN_SUFFIX));
-    stem.is_some_and(|s| {
-        s.len() == 20 && s.bytes().all(|c| c.is_ascii_digit()) && s.parse::<u64>().is_ok()
-    })
+    segment::SegmentName::parse(name).is_some_and(segment::SegmentName::is_data)
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::*;
 use crate::record::Event;
+use crate::safefs::{self};
 use crate::store::error::{Result, StoreError};
-use crate::store::fsutil::{self};
 use crate::store::head::Tail;
 use crate::store::line::{encode_line, TAIL_LEN};
 use crate::store::segment::{self, file_name, PLAIN_SUFFIX};
@@ -29,10 +29,8 @@ pub fn restore_locked(
 ) -> Result<RestoreOutcome> {
     let store = guard.store;
     let root = &store.paths.root;
-    let pid = std::process::id();
     crate::store::recover::recover(&store.paths)?;
-    let staging = root.join(format!("segments.restore-{pid}"));
-    let old = root.join(format!("segments.old-{pid}"));
+    let (staging, old) = store.paths.restore_staging();
     remove_dir_if_exists(&staging)?;
     remove_dir_if_exists(&old)?;
     let current = segment::list(&store.paths.segments)?;
@@ -40,28 +38,28 @@ pub fn restore_locked(
     let staged = match stage(store, backup, &staging, current_next, event) {
         Ok(s) => s,
         Err(e) => {
-            let _ = crate::store::fsutil::remove_dir_all(&staging);
+            let _ = crate::safefs::remove_dir_all(&staging);
             return Err(e);
         }
     };
     let live = &store.paths.segments;
     let had_live = live.exists();
     if had_live {
-        if let Err(e) = crate::store::fsutil::rename(live, &old) {
-            let _ = crate::store::fsutil::remove_dir_all(&staging);
+        if let Err(e) = crate::safefs::rename(live, &old) {
+            let _ = crate::safefs::remove_dir_all(&staging);
             return Err(StoreError::io("rename", live)(e));
         }
     }
     crate::crashpoint::hit("restore.after_move_aside");
-    if let Err(e) = crate::store::fsutil::rename(&staging, live) {
+    if let Err(e) = crate::safefs::rename(&staging, live) {
         if had_live {
-            let _ = crate::store::fsutil::rename(&old, live);
+            let _ = crate::safefs::rename(&old, live);
         }
-        let _ = crate::store::fsutil::remove_dir_all(&staging);
+        let _ = crate::safefs::remove_dir_all(&staging);
         return Err(StoreError::io("rename", &staging)(e));
     }
-    fsutil::sync_dir(root)?;
-    let leftover = (had_live && crate::store::fsutil::remove_dir_all(&old).is_err()).then_some(old);
+    safefs::sync_dir(root)?;
+    let leftover = (had_live && crate::safefs::remove_dir_all(&old).is_err()).then_some(old);
     Ok(RestoreOutcome {
         event_id: staged.0,
         replaced_last_id: current_next.saturating_sub(1),
@@ -79,7 +77,7 @@ pub(super) fn stage(
     event: &mut Event,
 ) -> Result<(u64, String)> {
     let owner = &store.owner;
-    fsutil::ensure_dir(staging, owner)?;
+    safefs::ensure_dir(staging, owner)?;
     for p in backup
         .segments
         .iter()
@@ -88,7 +86,7 @@ pub(super) fn stage(
     {
         let name = file_name(p);
         let (size, sha256) = copy_hashed(p, &staging.join(&name), None, owner)?;
-        let want = backup.manifest.file(&format!("segments/{name}"));
+        let want = backup.manifest.file(&format!("{SEGMENTS_DIR}/{name}"));
         if want.is_none_or(|w| w.size != size || w.sha256 != sha256) {
             return Err(StoreError::Segment {
                 segment: name,
@@ -106,7 +104,7 @@ pub(super) fn stage(
     for seg in &listing.segments {
         if let (Some(plain), None) = (&seg.plain, &seg.sealed) {
             crate::store::writer::seal_plain(plain, &store.opts, owner)?;
-            crate::store::fsutil::remove_file(plain).map_err(StoreError::io("remove", plain))?;
+            crate::safefs::remove_file(plain).map_err(StoreError::io("remove", plain))?;
         }
     }
     let id = tail.next_id.max(current_next);
@@ -127,14 +125,14 @@ pub(super) fn stage(
     let head = encode_line(&ev, &tail.chain, &mut line);
     let path = staging.join(format!("{}{PLAIN_SUFFIX}", segment::stem(id)));
     write_new(&path, &line, owner)?;
-    fsutil::sync_dir(staging)?;
+    safefs::sync_dir(staging)?;
     event.id = id;
     Ok((id, head.to_hex()))
 }
 
 /// Removes a directory tree if it exists.
 pub(super) fn remove_dir_if_exists(dir: &Path) -> Result<()> {
-    match crate::store::fsutil::remove_dir_all(dir) {
+    match crate::safefs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::io("remove", dir)(e)),

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::hash::hash_file;
 use super::*;
+use crate::safefs::Ownership;
 use crate::store::error::StoreError;
-use crate::store::fsutil::Ownership;
 use crate::store::line::FORMAT_VERSION;
 use crate::store::segment::{self, file_name};
 use crate::store::verify::VerifyReport;
@@ -23,7 +23,7 @@ pub fn verify_backup(dir: &Path) -> std::result::Result<VerifiedBackup, BackupEr
         return Err(invalid("no such directory".into()));
     }
     let mpath = dir.join(MANIFEST_FILE);
-    let bytes = match crate::store::fsutil::read(&mpath) {
+    let bytes = match crate::safefs::read(&mpath) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(invalid(format!(
@@ -43,7 +43,8 @@ pub fn verify_backup(dir: &Path) -> std::result::Result<VerifiedBackup, BackupEr
         let allowed = f.path == FORMAT_FILE
             || f.path == SETTINGS_FILE
             || f.path
-                .strip_prefix("segments/")
+                .strip_prefix(SEGMENTS_DIR)
+                .and_then(|rest| rest.strip_prefix('/'))
                 .is_some_and(is_segment_name);
         if !allowed {
             return Err(invalid(format!(
@@ -80,7 +81,7 @@ pub fn verify_backup(dir: &Path) -> std::result::Result<VerifiedBackup, BackupEr
         .flat_map(|s| [&s.plain, &s.sealed])
         .flatten()
         .chain(&listing.temp_files)
-        .map(|p| format!("segments/{}", file_name(p)))
+        .map(|p| format!("{SEGMENTS_DIR}/{}", file_name(p)))
         .find(|p| manifest.file(p).is_none());
     if let Some(p) = unlisted {
         return Err(invalid(format!("{p} is not listed in {MANIFEST_FILE}")));

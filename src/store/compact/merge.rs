@@ -60,18 +60,15 @@ impl Store {
         if groups.is_empty() {
             return Ok(merge);
         }
-        let staging = self
-            .paths
-            .root
-            .join(format!("compact-{}", std::process::id()));
-        fsutil::ensure_dir(&staging, &self.owner)?;
+        let staging = self.paths.compact_staging();
+        safefs::ensure_dir(&staging, &self.owner)?;
         let mut staged: Vec<(u64, PathBuf, Vec<SegmentFiles>)> = Vec::new();
         let built = (|| -> Result<()> {
             for group in &groups {
                 let first = &group[0].1;
                 let last = &group[group.len() - 1].1;
                 let plain = staging.join(format!("{}.merge", first.first_id));
-                let file = fsutil::create_new(&plain, &self.owner)?;
+                let file = safefs::create_new(&plain, &self.owner)?;
                 let mut out = BufWriter::new(file);
                 let mut count = 0u64;
                 let mut write_err = None;
@@ -114,7 +111,7 @@ impl Store {
                     self.opts.zstd_level,
                     &self.owner,
                 )?;
-                let _ = crate::store::fsutil::remove_file(&plain);
+                let _ = crate::safefs::remove_file(&plain);
                 staged.push((
                     first.first_id,
                     sealed,
@@ -124,7 +121,7 @@ impl Store {
             Ok(())
         })();
         if let Err(e) = built {
-            let _ = crate::store::fsutil::remove_dir_all(&staging);
+            let _ = crate::safefs::remove_dir_all(&staging);
             return Err(e);
         }
         for (first, _, olds) in &staged {

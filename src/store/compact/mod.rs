@@ -24,15 +24,16 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use super::error::{Result, StoreError};
-use super::fsutil::{self, WriterLock};
 use super::line::ChainHash;
 use super::reader::{scan_segment, ScanItem};
 use super::recover::CompactionJournal;
 use super::segment::{self, file_name, SegmentFiles, Trailer};
 use super::writer::{self, AppendContext, AppendReceipt};
-use super::{Store, StorePaths};
+use super::Store;
 use crate::crashpoint;
+use crate::layout::Layout;
 use crate::record::Event;
+use crate::safefs::{self, WriterLock};
 
 mod merge;
 mod removal;
@@ -51,7 +52,7 @@ fn bytes_of(seg: &SegmentFiles) -> u64 {
 
 /// Both files of a segment go (sealed first, so a crash never leaves only the plain twin
 /// of a deleted segment counting).
-fn journal_remove_segment(journal: &mut CompactionJournal, paths: &StorePaths, seg: &SegmentFiles) {
+fn journal_remove_segment(journal: &mut CompactionJournal, paths: &Layout, seg: &SegmentFiles) {
     for p in [&seg.sealed, &seg.plain].into_iter().flatten() {
         journal.remove(paths, p);
     }
@@ -111,10 +112,7 @@ impl Store {
         self.check_readable()?;
         let segments = self.segments()?;
         let mut removal = Removal::default();
-        let staging = self
-            .paths
-            .root
-            .join(format!("compact-{}", std::process::id()));
+        let staging = self.paths.compact_staging();
         let mut staged: Vec<Staged> = Vec::new();
         let mut whole: Vec<SegmentFiles> = Vec::new();
         // The chain value of the last line seen, and whether it was deleted.
@@ -207,7 +205,7 @@ impl Store {
             Ok(())
         })();
         if let Err(e) = result {
-            let _ = crate::store::fsutil::remove_dir_all(&staging);
+            let _ = crate::safefs::remove_dir_all(&staging);
             return Err(e);
         }
         for s in &staged {
@@ -227,7 +225,7 @@ impl Store {
             .old_segments
             .extend(whole.iter().map(|w| w.first_id));
         if dry_run {
-            let _ = crate::store::fsutil::remove_dir_all(&staging);
+            let _ = crate::safefs::remove_dir_all(&staging);
             return Ok((removal, None));
         }
         let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
@@ -351,9 +349,9 @@ impl Store {
         prev_deleted: &mut Option<ChainHash>,
         dry_run: bool,
     ) -> Result<Staged> {
-        fsutil::ensure_dir(staging, &self.owner)?;
+        safefs::ensure_dir(staging, &self.owner)?;
         let plain = staging.join(format!("{}.rewrite", seg.first_id));
-        let file = fsutil::create_new(&plain, &self.owner)?;
+        let file = safefs::create_new(&plain, &self.owner)?;
         let mut out = BufWriter::new(file);
         let mut first_kept: Option<u64> = None;
         let mut kept = 0u64;
@@ -395,7 +393,7 @@ impl Store {
         drop(out);
         removal.segments_rewritten += 1;
         let Some(first_id) = first_kept else {
-            let _ = crate::store::fsutil::remove_file(&plain);
+            let _ = crate::safefs::remove_file(&plain);
             return Ok(Staged {
                 original: seg.clone(),
                 sealed: None,
@@ -403,7 +401,7 @@ impl Store {
             });
         };
         if dry_run {
-            let _ = crate::store::fsutil::remove_file(&plain);
+            let _ = crate::safefs::remove_file(&plain);
             return Ok(Staged {
                 original: seg.clone(),
                 sealed: None,
@@ -430,7 +428,7 @@ impl Store {
             self.opts.zstd_level,
             &self.owner,
         )?;
-        let _ = crate::store::fsutil::remove_file(&plain);
+        let _ = crate::safefs::remove_file(&plain);
         Ok(Staged {
             original: seg.clone(),
             sealed: Some(sealed),

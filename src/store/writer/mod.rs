@@ -7,15 +7,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::{Result, StoreError};
-use super::fsutil::{self, Ownership, WriterLock};
 use super::head::{ActiveTail, Tail, Torn};
 use super::line::{encode_line, memfind, ChainHash};
 use super::reader::{scan_segment, ScanItem, MAX_LINE_BYTES};
 use super::recover::Recovered;
 use super::segment::{self, file_name, SegmentFiles, Trailer, PLAIN_SUFFIX};
-use super::{Durability, StoreOptions, StorePaths};
+use super::{Durability, StoreOptions};
 use crate::crashpoint;
+use crate::layout::Layout;
 use crate::record::{ActorStamp, Event};
+use crate::safefs::{self, Ownership, WriterLock};
 
 mod repair;
 
@@ -75,7 +76,7 @@ pub const ID_PLACEHOLDER: &[u8] = b"{\"id\":0,";
 /// Appends `events` (canonical event JSON with `"id":0`, see [`ID_PLACEHOLDER`]) as one batch:
 /// one lock, one write per segment touched, one fsync at the end.
 pub fn append_raw(
-    paths: &StorePaths,
+    paths: &Layout,
     opts: &StoreOptions,
     owner: &Ownership,
     events: &mut dyn Iterator<Item = &[u8]>,
@@ -89,7 +90,7 @@ pub fn append_raw(
 /// append their record and change segments in one critical section).
 pub fn append_raw_locked(
     _lock: &WriterLock,
-    paths: &StorePaths,
+    paths: &Layout,
     opts: &StoreOptions,
     owner: &Ownership,
     events: &mut dyn Iterator<Item = &[u8]>,
@@ -114,7 +115,7 @@ pub fn append_raw_locked(
     };
     let mut receipt = AppendReceipt::default();
     if let Some(active) = tail.active {
-        let file = fsutil::open_create(&active.path, owner, true)?;
+        let file = safefs::open_create(&active.path, owner, true)?;
         if let Some(torn) = &active.torn {
             let repair = repair_torn_tail(paths, owner, &active, torn, &file)?;
             receipt.repaired = Some(repair.clone());
@@ -122,7 +123,7 @@ pub fn append_raw_locked(
                 w.active = Some(ActiveFile::from_tail(&active, file));
             } else {
                 drop(file);
-                crate::store::fsutil::remove_file(&active.path)
+                crate::safefs::remove_file(&active.path)
                     .map_err(StoreError::io("remove", &active.path))?;
                 w.dir_dirty = true;
             }
@@ -134,7 +135,7 @@ pub fn append_raw_locked(
             // An empty active file (a crash right after creating it): its name may not match the
             // next id, so start afresh.
             drop(file);
-            crate::store::fsutil::remove_file(&active.path)
+            crate::safefs::remove_file(&active.path)
                 .map_err(StoreError::io("remove", &active.path))?;
             w.dir_dirty = true;
         }
@@ -191,7 +192,7 @@ pub fn append_raw_locked(
         }
     }
     for tmp in &listing.temp_files {
-        let _ = crate::store::fsutil::remove_file(tmp);
+        let _ = crate::safefs::remove_file(tmp);
     }
     remove_expired_plain(&listing.segments, opts);
     Ok(receipt)
@@ -252,7 +253,7 @@ fn remove_expired_plain(segments: &[SegmentFiles], opts: &StoreOptions) {
             .ok()
             .and_then(|t| t.elapsed().ok());
         if age.is_some_and(|a| a >= opts.seal_grace) {
-            let _ = crate::store::fsutil::remove_file(plain);
+            let _ = crate::safefs::remove_file(plain);
         }
     }
 }
@@ -337,7 +338,7 @@ impl SegmentWriter<'_> {
             let path = self
                 .dir
                 .join(format!("{}{PLAIN_SUFFIX}", segment::stem(id)));
-            let file = fsutil::open_create(&path, self.owner, true)?;
+            let file = safefs::open_create(&path, self.owner, true)?;
             self.active = Some(ActiveFile {
                 path,
                 file,
@@ -392,7 +393,7 @@ impl SegmentWriter<'_> {
             }
         }
         if self.dir_dirty && self.opts.durability == Durability::Always {
-            fsutil::sync_dir(self.dir)?;
+            safefs::sync_dir(self.dir)?;
             self.dir_dirty = false;
         }
         Ok(())
@@ -423,7 +424,7 @@ impl SegmentWriter<'_> {
                 // its plain copy, so it does not wait for the grace period. That bounds an
                 // import's transient space to the seals in flight.
                 if active.created {
-                    match crate::store::fsutil::remove_file(&active.path) {
+                    match crate::safefs::remove_file(&active.path) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => return Err(StoreError::io("remove", &active.path)(e)),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::*;
 
 pub(super) fn repair_torn_tail(
-    paths: &StorePaths,
+    paths: &Layout,
     owner: &Ownership,
     active: &ActiveTail,
     torn: &Torn,
@@ -22,11 +22,11 @@ pub(super) fn repair_torn_tail(
     f.take(torn.bytes)
         .read_to_end(&mut removed)
         .map_err(StoreError::io("read", &active.path))?;
-    fsutil::ensure_dir(&paths.quarantine, owner)?;
+    safefs::ensure_dir(&paths.quarantine, owner)?;
     let name = format!("{}.{}.torn", file_name(&active.path), active.valid_len);
     let qpath = paths.quarantine.join(&name);
     // The removed bytes are kept, so a repair never destroys evidence.
-    fsutil::atomic_write(&qpath, &removed, owner)?;
+    safefs::atomic_write(&qpath, &removed, owner)?;
     file.set_len(active.valid_len)
         .map_err(StoreError::io("truncate", &active.path))?;
     file.sync_all()
@@ -40,7 +40,7 @@ pub(super) fn repair_torn_tail(
     })
 }
 
-pub(super) fn recovery_event(r: &Recovered, paths: &StorePaths, ctx: &AppendContext) -> Event {
+pub(super) fn recovery_event(r: &Recovered, paths: &Layout, ctx: &AppendContext) -> Event {
     let mut meta = Map::new();
     let mut what = Vec::new();
     if r.compaction {

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use fs4::fs_std::FileExt;
 
-use super::{open_create, Ownership};
-use crate::store::error::{Result, StoreError};
+use super::{open_create, FsError, Ownership, Result};
 
 /// The exclusive writer lock (`<data dir>/LOCK`), released on drop. Readers never take it.
 pub struct WriterLock {
@@ -25,10 +24,10 @@ impl WriterLock {
             match FileExt::try_lock_exclusive(&file) {
                 Ok(true) => return Ok(WriterLock { file }),
                 Ok(false) => {}
-                Err(e) => return Err(StoreError::io("lock", path)(e)),
+                Err(e) => return Err(FsError::io("lock", path)(e)),
             }
             if start.elapsed() >= timeout {
-                return Err(StoreError::LockBusy {
+                return Err(FsError::LockBusy {
                     path: path.to_path_buf(),
                     waited_ms: start.elapsed().as_millis(),
                 });

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use super::error::{Result, StoreError};
+mod error;
+pub use error::{FsError, Result};
 
 mod lock;
 mod nofollow;
@@ -68,8 +69,8 @@ impl Ownership {
     /// ownership to an open file or directory.
     pub fn apply_fd(&self, fd: impl AsFd, mode: u32, path: &Path) -> Result<()> {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
-            .map_err(|e| StoreError::io("chmod", path)(e.into()))?;
-        let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io("stat", path)(e.into()))?;
+            .map_err(|e| FsError::io("chmod", path)(e.into()))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| FsError::io("stat", path)(e.into()))?;
         if st.st_uid == 0 && (self.uid.is_some() || self.gid.is_some()) {
             self.chown_fd(&fd, path)?;
         }
@@ -83,12 +84,12 @@ impl Ownership {
             self.uid.map(rustix::fs::Uid::from_raw),
             self.gid.map(rustix::fs::Gid::from_raw),
         )
-        .map_err(|e| StoreError::io("chown", path)(e.into()))
+        .map_err(|e| FsError::io("chown", path)(e.into()))
     }
 
     /// [`Ownership::apply_fd`] on a path, opened without following symlinks.
     pub fn apply(&self, path: &Path, mode: u32) -> Result<()> {
-        let fd = open_path(path, OFlags::RDONLY, 0).map_err(StoreError::io("open", path))?;
+        let fd = open_path(path, OFlags::RDONLY, 0).map_err(FsError::io("open", path))?;
         self.apply_fd(&fd, mode, path)
     }
 }
@@ -160,10 +161,10 @@ pub fn create_new_with_mode(path: &Path, owner: &Ownership, mode: u32) -> Result
 pub fn create_replacing(path: &Path, owner: &Ownership) -> Result<File> {
     for _ in 0..3 {
         match create_new(path, owner) {
-            Err(StoreError::Io { ref source, .. })
+            Err(FsError::Io { ref source, .. })
                 if source.kind() == io::ErrorKind::AlreadyExists =>
             {
-                remove_file(path).map_err(StoreError::io("remove", path))?;
+                remove_file(path).map_err(FsError::io("remove", path))?;
             }
             other => return other,
         }
@@ -171,27 +172,7 @@ pub fn create_replacing(path: &Path, owner: &Ownership) -> Result<File> {
     create_new(path, owner)
 }
 
-/// A name for a temporary file or directory: `.<base>.tmp-<random>-<pid>`. Nobody can plant it
-/// in advance; the pid at the end tells `doctor` and `vacuum` whether its owner still runs.
-pub fn temp_name(base: &str) -> String {
-    format!(".{base}.tmp-{:016x}-{}", random_u64(), std::process::id())
-}
-
-fn random_u64() -> u64 {
-    let mut buf = [0u8; 8];
-    match rustix::rand::getrandom(&mut buf, rustix::rand::GetRandomFlags::empty()) {
-        Ok(8) => u64::from_le_bytes(buf),
-        // No getrandom: still unpredictable enough to defeat pre-planting (O_EXCL stops the rest).
-        _ => {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            (t.as_nanos() as u64) ^ (u64::from(std::process::id()) << 32)
-        }
-    }
-}
-
-/// Creates a temporary file beside `target` (see [`temp_name`]), `O_CREAT|O_EXCL`.
+/// Creates a temporary file beside `target` (see [`crate::layout::temp_name`]), `O_CREAT|O_EXCL`.
 pub fn create_temp(target: &Path, owner: &Ownership) -> Result<(File, PathBuf)> {
     create_temp_with_mode(target, owner, FILE_MODE)
 }
@@ -210,7 +191,7 @@ pub fn create_temp_with_mode(
         .file_name()
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
         .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(temp_name(&base));
+    let tmp = dir.join(crate::layout::temp_name(&base));
     let file = create_new_with_mode(&tmp, owner, mode)?;
     Ok((file, tmp))
 }
@@ -234,12 +215,12 @@ pub fn create_dir(path: &Path, owner: &Ownership) -> Result<()> {
     let (parent, name) = parent_of(path).map_err(|source| dir_error(path, source))?;
     match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(DIR_MODE)) {
         Ok(()) => {
-            let fd = open_dir(path).map_err(StoreError::io("open directory", path))?;
+            let fd = open_dir(path).map_err(FsError::io("open directory", path))?;
             owner.apply_fd(&fd, DIR_MODE, path)
         }
         Err(Errno::EXIST) => open_dir(path)
             .map(drop)
-            .map_err(StoreError::io("open directory", path)),
+            .map_err(FsError::io("open directory", path)),
         Err(e) => Err(dir_error(path, e.into())),
     }
 }
@@ -250,13 +231,13 @@ pub fn create_dir(path: &Path, owner: &Ownership) -> Result<()> {
 /// so nothing in its path can have been planted.
 pub fn secure_data_dir(path: &Path, owner: &Ownership) -> Result<()> {
     ensure_dir(path, owner)?;
-    let fd = open_dir(path).map_err(StoreError::io("open directory", path))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io("stat", path)(e.into()))?;
+    let fd = open_dir(path).map_err(FsError::io("open directory", path))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| FsError::io("stat", path)(e.into()))?;
     let me = rustix::process::geteuid();
     // Only the owner (or root) may change the mode; anyone else leaves it to `doctor` to report.
     if st.st_mode & 0o7777 != DIR_MODE && (me.is_root() || me.as_raw() == st.st_uid) {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(DIR_MODE))
-            .map_err(|e| StoreError::io("chmod", path)(e.into()))?;
+            .map_err(|e| FsError::io("chmod", path)(e.into()))?;
     }
     let wrong_owner =
         owner.uid.is_some_and(|u| u != st.st_uid) || owner.gid.is_some_and(|g| g != st.st_gid);
@@ -266,25 +247,25 @@ pub fn secure_data_dir(path: &Path, owner: &Ownership) -> Result<()> {
     Ok(())
 }
 
-fn dir_error(path: &Path, source: std::io::Error) -> StoreError {
+fn dir_error(path: &Path, source: std::io::Error) -> FsError {
     if is_permission_or_rofs(&source) {
-        StoreError::NotWritable {
+        FsError::NotWritable {
             path: path.to_path_buf(),
             source,
         }
     } else {
-        StoreError::io("create directory", path)(source)
+        FsError::io("create directory", path)(source)
     }
 }
 
-fn open_error(path: &Path, source: std::io::Error) -> StoreError {
+fn open_error(path: &Path, source: std::io::Error) -> FsError {
     if is_permission_or_rofs(&source) {
-        StoreError::NotWritable {
+        FsError::NotWritable {
             path: path.to_path_buf(),
             source,
         }
     } else {
-        StoreError::io("open", path)(source)
+        FsError::io("open", path)(source)
     }
 }
 
@@ -326,7 +307,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     open_dir(dir)
         .map(File::from)
         .and_then(|d| d.sync_all())
-        .map_err(StoreError::io("fsync directory", dir))
+        .map_err(FsError::io("fsync directory", dir))
 }
 
 /// Writes `bytes` to `path` atomically: an exclusive temp file in the same directory, fsync
@@ -352,8 +333,8 @@ pub fn write_replace_with_mode(
     let written = f
         .write_all(bytes)
         .and_then(|()| if durable { f.sync_all() } else { Ok(()) })
-        .map_err(StoreError::io("write", &tmp))
-        .and_then(|()| rename(&tmp, path).map_err(StoreError::io("rename", path)));
+        .map_err(FsError::io("write", &tmp))
+        .and_then(|()| rename(&tmp, path).map_err(FsError::io("rename", path)));
     if written.is_err() {
         let _ = remove_file(&tmp);
     }
