@@ -156,6 +156,20 @@ pub fn history(count: usize, days: u32, end: DateTime<Utc>, seed: u64) -> Vec<Ev
     g.out.truncate(count);
     // Events reach the store in the order they happen.
     g.out.sort_by(|a, b| a.ts.cmp(&b.ts));
+    // Successful deploys carry their release number, as the store gives it (store::releases).
+    let mut releases: std::collections::HashMap<String, u64> = Default::default();
+    for e in &mut g.out {
+        if let (Some(app), "deploy", "finish", "success") = (
+            &e.app,
+            e.category.as_str(),
+            e.action.as_str(),
+            e.status.as_str(),
+        ) {
+            let n = releases.entry(app.clone()).or_insert(0);
+            *n += 1;
+            e.meta.insert("release".into(), Value::from(*n));
+        }
+    }
     g.out
 }
 

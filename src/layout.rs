@@ -13,6 +13,7 @@
 //! <data dir>/backups/          `backup` directories (default destination)
 //! <data dir>/settings.json     stored settings
 //! <data dir>/serve-token       the API's bearer token (0600)
+//! <data dir>/releases.json     last release number per app (derived: store::releases)
 //! ```
 //!
 //! Work that may be interrupted uses names that end in the pid of the process doing it, so
@@ -51,6 +52,8 @@ pub const BACKUPS: &str = "backups";
 pub const SETTINGS: &str = "settings.json";
 /// The API's bearer token.
 pub const SERVE_TOKEN: &str = "serve-token";
+/// The writer's last release number per app (derived from the events: `store::releases`).
+pub const RELEASES: &str = "releases.json";
 
 /// Prefix of the live `segments/` moved aside by a restore (followed by the pid): one found
 /// with an empty `segments/` is an interrupted restore, rolled back by the next writer.
@@ -101,6 +104,8 @@ pub struct Layout {
     pub settings: PathBuf,
     /// `serve-token`.
     pub serve_token: PathBuf,
+    /// `releases.json`.
+    pub releases: PathBuf,
 }
 
 impl Layout {
@@ -122,6 +127,7 @@ impl Layout {
             backups: root.join(BACKUPS),
             settings: root.join(SETTINGS),
             serve_token: root.join(SERVE_TOKEN),
+            releases: root.join(RELEASES),
         }
     }
 

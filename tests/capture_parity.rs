@@ -423,7 +423,7 @@ fn seeded_flow_reproduces_reference_rows() {
             "post-deploy",
             Some("source deploy finished"),
             Some(
-                json!({"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"}}),
+                json!({"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"},"release":1}),
             ),
         ),
         (
@@ -487,16 +487,16 @@ fn seeded_flow_reproduces_reference_rows() {
     assert_eq!(evs[3]["image_tag"], "dokku/myapp:latest");
     assert_eq!(evs[3]["rev"], "abcdef1234567890");
     assert_eq!(evs[3]["correlation_id"], CORR);
-    // The finish meta keeps the reference's key order.
+    // The finish meta keeps the reference's key order; the release number (issue 17) follows.
     assert_eq!(
         serde_json::to_string(&evs[3]["meta"]).unwrap(),
-        r#"{"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"}}"#
+        r#"{"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"},"release":1}"#
     );
 
     // `show 4 --format json` is the reference's object.
     let shown: Value = serde_json::from_str(&h.ok("23:00:00", &["show", "4", "--format", "json"]))
         .expect("show json");
-    let expected: Value = serde_json::from_str(r#"{"id":4,"ts":"2026-04-08T20:04:00Z","app":"myapp","category":"deploy","action":"finish","status":"success","classification":"source_deploy","source_trigger":"post-deploy","source_type":"git-push","image_tag":"dokku/myapp:latest","rev":"abcdef1234567890","actor_type":"system","actor_name":null,"actor_label":"dokku-system","correlation_id":"aud_1712606520000_deadbeef","message":"source deploy finished","meta":{"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"}},"created_at":"2026-04-08T20:04:00Z"}"#).unwrap();
+    let expected: Value = serde_json::from_str(r#"{"id":4,"ts":"2026-04-08T20:04:00Z","app":"myapp","category":"deploy","action":"finish","status":"success","classification":"source_deploy","source_trigger":"post-deploy","source_type":"git-push","image_tag":"dokku/myapp:latest","rev":"abcdef1234567890","actor_type":"system","actor_name":null,"actor_label":"dokku-system","correlation_id":"aud_1712606520000_deadbeef","message":"source deploy finished","meta":{"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"},"release":1},"created_at":"2026-04-08T20:04:00Z"}"#).unwrap();
     for f in FIELDS {
         assert_eq!(shown[f], expected[f], "show 4: {f}");
     }

@@ -16,6 +16,7 @@ mod head;
 pub(crate) mod line;
 pub(crate) mod reader;
 pub mod recover;
+pub mod releases;
 mod scan;
 pub(crate) mod segment;
 pub mod spool;
@@ -204,6 +205,15 @@ impl Store {
                 &self.owner,
             )?),
         }
+    }
+
+    /// The last release number of each app (`store::releases`), brought up to the segments.
+    pub fn release_counters(&self) -> Result<releases::Counters> {
+        let listing = segment::list(&self.paths.segments)?;
+        let last_id = head::Tail::load(&listing.segments)?
+            .next_id
+            .saturating_sub(1);
+        releases::Counters::load(&self.paths, &listing.segments, last_id)
     }
 
     /// Checks that the data directory exists and is of a format this build reads.

@@ -8,6 +8,7 @@ use crate::safefs::{self};
 use crate::store::error::{Result, StoreError};
 use crate::store::head::Tail;
 use crate::store::line::{encode_line, TAIL_LEN};
+use crate::store::releases::{Counters, RELEASES_THROUGH_KEY};
 use crate::store::segment::{self, file_name, PLAIN_SUFFIX};
 use crate::store::writer::ID_PLACEHOLDER;
 use crate::store::Store;
@@ -35,6 +36,17 @@ pub fn restore_locked(
     remove_dir_if_exists(&old)?;
     let current = segment::list(&store.paths.segments)?;
     let current_next = Tail::load(&current.segments)?.next_id;
+    // The replaced history's release numbers stay taken: the restore event keeps them.
+    let counters = Counters::load(
+        &store.paths,
+        &current.segments,
+        current_next.saturating_sub(1),
+    )?;
+    if !counters.apps.is_empty() {
+        event
+            .meta
+            .insert(RELEASES_THROUGH_KEY.into(), counters.to_meta());
+    }
     let staged = match stage(store, backup, &staging, current_next, event) {
         Ok(s) => s,
         Err(e) => {
@@ -59,6 +71,8 @@ pub fn restore_locked(
         return Err(StoreError::io("rename", &staging)(e));
     }
     safefs::sync_dir(root)?;
+    // Counted from the replaced history: rebuilt from the restored one (and the event above).
+    let _ = crate::safefs::remove_file(&store.paths.releases);
     let leftover = (had_live && crate::safefs::remove_dir_all(&old).is_err()).then_some(old);
     Ok(RestoreOutcome {
         event_id: staged.0,

@@ -27,6 +27,7 @@ use super::error::{Result, StoreError};
 use super::line::ChainHash;
 use super::reader::{scan_segment, ScanItem};
 use super::recover::CompactionJournal;
+use super::releases::RELEASES_THROUGH_KEY;
 use super::segment::{self, file_name, SegmentFiles, Trailer};
 use super::writer::{self, AppendContext, AppendReceipt};
 use super::Store;
@@ -234,7 +235,14 @@ impl Store {
             let next_id = self.last_id()? + 1;
             removal.anchors.push((next_id, prev.to_hex()));
         }
-        let event = record(&removal);
+        let mut event = record(&removal);
+        // The release numbers of the removed events stay taken (store::releases).
+        let counters = self.release_counters()?;
+        if removal.deleted > 0 && !counters.apps.is_empty() {
+            event
+                .meta
+                .insert(RELEASES_THROUGH_KEY.into(), counters.to_meta());
+        }
         let mut ev = [event];
         let receipt = self.append_locked(&lock, &mut ev, ctx)?;
         crashpoint::hit("compact.after_record");

@@ -11,6 +11,7 @@ use super::head::{ActiveTail, Tail, Torn};
 use super::line::{encode_line, memfind, ChainHash};
 use super::reader::{scan_segment, ScanItem, MAX_LINE_BYTES};
 use super::recover::Recovered;
+use super::releases::Numbering;
 use super::segment::{self, file_name, SegmentFiles, Trailer, PLAIN_SUFFIX};
 use super::{Durability, StoreOptions};
 use crate::crashpoint;
@@ -147,15 +148,18 @@ pub fn append_raw_locked(
     // Events triggers spooled while the lock was busy go first: they happened earlier.
     let recent: Vec<SegmentFiles> = listing.segments.iter().rev().take(2).cloned().collect();
     let drain = super::spool::collect(paths, &recent)?;
+    let mut numbering = Numbering::new(paths, &listing.segments, tail.next_id.saturating_sub(1));
     for ev in &drain.events {
-        w.push(ev)?;
+        w.push_numbered(ev, &mut numbering)?;
     }
     receipt.drained = drain.events.len() as u64;
     let first_id = w.next_id;
     for ev in events {
-        w.push(ev)?;
+        w.push_numbered(ev, &mut numbering)?;
     }
     w.finish()?;
+    // Derived data: a failure to save the counters only costs a rescan at the next release.
+    let _ = numbering.finish(w.next_id.saturating_sub(1), owner);
     if w.next_id > first_id {
         receipt.first_id = first_id;
         receipt.last_id = w.next_id - 1;
@@ -305,6 +309,14 @@ fn join_seal(handle: std::thread::JoinHandle<Result<PathBuf>>) -> Result<PathBuf
 }
 
 impl SegmentWriter<'_> {
+    /// [`Self::push`] after giving a release event its number.
+    fn push_numbered(&mut self, json: &[u8], numbering: &mut Numbering<'_>) -> Result<()> {
+        match numbering.stamp(json)? {
+            Some(stamped) => self.push(&stamped),
+            None => self.push(json),
+        }
+    }
+
     fn push(&mut self, json: &[u8]) -> Result<()> {
         let rest = json
             .strip_prefix(ID_PLACEHOLDER)

@@ -1,0 +1,239 @@
+//! Release numbers (issue 17), black box through `plugin/`: every successful deploy of an app
+//! is `meta.release` N, numbered per app from 1 when it is recorded; failed deploys take none;
+//! the numbers never change and never repeat — not after `releases.json` or `state/` is lost,
+//! not after retention or prune removed the releases, not after a restore of an older backup,
+//! not after the app is destroyed and created again.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+mod util;
+
+struct Host {
+    env: util::TestEnv,
+    pid: std::cell::Cell<u32>,
+}
+
+impl Host {
+    fn new() -> Host {
+        Host {
+            env: util::TestEnv::new(),
+            pid: std::cell::Cell::new(5000),
+        }
+    }
+
+    /// Runs a trigger the way Dokku does, as one `dokku` command (its own DOKKU_PID), at `now`.
+    fn trigger(&self, now: &str, name: &str, args: &[&str]) {
+        let mut c = Command::new(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("plugin")
+                .join(name),
+        );
+        c.args(args);
+        util::scrub_env(&mut c);
+        c.env("DOKKU_AUDIT_BIN", util::bin())
+            .env("DOKKU_AUDIT_DATA_DIR", &self.env.data)
+            .env("DOKKU_ROOT", self.env.tmp.path().join("home"))
+            .env("DOKKU_PID", self.pid.get().to_string())
+            .env("DOKKU_AUDIT_NOW", now)
+            .env("DOKKU_AUDIT_SUDO_USER", "")
+            .env("DOKKU_AUDIT_LOCAL_USER", "")
+            .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
+            .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
+            .env("DOKKU_AUDIT_DURABILITY", "relaxed");
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{name}: {}", util::stderr(&out));
+    }
+
+    fn next_command(&self) {
+        self.pid.set(self.pid.get() + 1);
+    }
+
+    /// A git push: the source arrives, the deploy finishes.
+    fn push(&self, now: &str, app: &str, rev: &str) {
+        self.next_command();
+        self.trigger(now, "receive-app", &[app, rev]);
+        self.trigger(
+            now,
+            "post-deploy",
+            &[app, "5000", "", &format!("dokku/{app}:latest")],
+        );
+    }
+
+    /// A restart or config change: a release-only deploy.
+    fn redeploy(&self, now: &str, app: &str) {
+        self.next_command();
+        self.trigger(
+            now,
+            "post-deploy",
+            &[app, "5000", "", &format!("dokku/{app}:latest")],
+        );
+    }
+
+    /// A build that exits 1.
+    fn fail(&self, now: &str, app: &str) {
+        self.next_command();
+        let pid = self.pid.get().to_string();
+        self.trigger(now, "builds-record-start", &[app, "b1", &pid, "git-hook"]);
+        self.trigger(now, "builds-record-finalize", &[app, "b1", "1"]);
+    }
+
+    /// (app, release number or None, status) of every deploy finish, in id order.
+    fn finishes(&self) -> Vec<(String, Option<u64>, String)> {
+        self.env
+            .export_events()
+            .into_iter()
+            .filter(|e| e["category"] == "deploy" && e["action"] == "finish")
+            .map(|e| {
+                (
+                    e["app"].as_str().unwrap_or_default().to_string(),
+                    e["meta"]["release"].as_u64(),
+                    e["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn releases_of(&self, app: &str) -> Vec<u64> {
+        self.finishes()
+            .into_iter()
+            .filter(|(a, _, _)| a == app)
+            .filter_map(|(_, n, _)| n)
+            .collect()
+    }
+}
+
+#[test]
+fn successful_deploys_are_numbered_per_app_and_failures_take_none() {
+    let h = Host::new();
+    h.push(
+        "2026-04-01T10:00:00Z",
+        "web",
+        "1111111111111111111111111111111111111111",
+    );
+    h.push(
+        "2026-04-01T11:00:00Z",
+        "api",
+        "2222222222222222222222222222222222222222",
+    );
+    h.redeploy("2026-04-01T12:00:00Z", "web");
+    h.fail("2026-04-01T13:00:00Z", "web");
+    h.push(
+        "2026-04-01T14:00:00Z",
+        "web",
+        "3333333333333333333333333333333333333333",
+    );
+    let f = h.finishes();
+    let failed: Vec<_> = f.iter().filter(|(_, _, s)| s != "success").collect();
+    assert_eq!(failed.len(), 1, "{f:?}");
+    assert_eq!(failed[0].1, None, "a failed deploy takes no number: {f:?}");
+    assert_eq!(h.releases_of("web"), vec![1, 2, 3]);
+    assert_eq!(h.releases_of("api"), vec![1]);
+    // The counters are derived data, kept beside the segments.
+    let counters: Value =
+        serde_json::from_slice(&std::fs::read(h.env.data.join("releases.json")).unwrap()).unwrap();
+    assert_eq!(counters["apps"]["web"], 3);
+}
+
+#[test]
+fn numbers_continue_after_the_counters_and_the_state_are_lost() {
+    let h = Host::new();
+    h.push(
+        "2026-04-01T10:00:00Z",
+        "web",
+        "1111111111111111111111111111111111111111",
+    );
+    h.redeploy("2026-04-01T11:00:00Z", "web");
+    std::fs::remove_file(h.env.data.join("releases.json")).unwrap();
+    std::fs::remove_dir_all(h.env.data.join("state")).unwrap();
+    h.redeploy("2026-04-01T12:00:00Z", "web");
+    // A counters file that claims more events than exist (copied from elsewhere) is not trusted.
+    std::fs::write(
+        h.env.data.join("releases.json"),
+        br#"{"through":999999,"apps":{"web":1}}"#,
+    )
+    .unwrap();
+    h.redeploy("2026-04-01T13:00:00Z", "web");
+    assert_eq!(h.releases_of("web"), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn numbers_stay_taken_after_retention_removed_every_release() {
+    let h = Host::new();
+    for day in 1..=3 {
+        h.push(
+            &format!("2026-01-0{day}T10:00:00Z"),
+            "web",
+            &format!("{day}{day}{day}{day}111111111111111111111111111111111111"),
+        );
+    }
+    assert_eq!(h.releases_of("web"), vec![1, 2, 3]);
+    // A change on a later day seals January's segments.
+    h.next_command();
+    h.trigger(
+        "2026-04-01T10:00:00Z",
+        "post-config-update",
+        &["web", "set", "FOO"],
+    );
+    // Everything older than 30 days goes (then the counters file too: the worst case).
+    let pruned = h
+        .env
+        .command(&["prune", "--older-than", "30", "--yes"])
+        .env("DOKKU_AUDIT_NOW", "2026-04-01T12:00:00Z")
+        .output()
+        .unwrap();
+    assert!(pruned.status.success(), "{}", util::stderr(&pruned));
+    assert!(h.releases_of("web").is_empty(), "{:?}", h.finishes());
+    std::fs::remove_file(h.env.data.join("releases.json")).unwrap();
+    h.redeploy("2026-04-02T10:00:00Z", "web");
+    assert_eq!(h.releases_of("web"), vec![4]);
+    let kept = h
+        .env
+        .export_events()
+        .into_iter()
+        .find(|e| e["meta"]["releases_through"].is_object())
+        .expect("the prune record keeps the numbers");
+    assert_eq!(kept["meta"]["releases_through"]["web"], 3);
+}
+
+#[test]
+fn numbers_stay_taken_after_a_restore_of_an_older_backup() {
+    let h = Host::new();
+    h.push(
+        "2026-04-01T10:00:00Z",
+        "web",
+        "1111111111111111111111111111111111111111",
+    );
+    let backup = h.env.tmp.path().join("b1");
+    h.env.ok(&["backup", "--output", backup.to_str().unwrap()]);
+    h.redeploy("2026-04-01T11:00:00Z", "web");
+    h.redeploy("2026-04-01T12:00:00Z", "web");
+    assert_eq!(h.releases_of("web"), vec![1, 2, 3]);
+    h.env.ok(&["restore", backup.to_str().unwrap(), "--yes"]);
+    assert_eq!(h.releases_of("web"), vec![1]);
+    h.redeploy("2026-04-01T13:00:00Z", "web");
+    // v2 and v3 were given in the replaced history: the next is v4.
+    assert_eq!(h.releases_of("web"), vec![1, 4]);
+}
+
+#[test]
+fn numbers_continue_when_an_app_is_destroyed_and_created_again() {
+    let h = Host::new();
+    h.push(
+        "2026-04-01T10:00:00Z",
+        "web",
+        "1111111111111111111111111111111111111111",
+    );
+    h.next_command();
+    h.trigger("2026-04-01T11:00:00Z", "post-delete", &["web"]);
+    h.next_command();
+    h.trigger("2026-04-01T12:00:00Z", "post-create", &["web"]);
+    h.push(
+        "2026-04-01T13:00:00Z",
+        "web",
+        "2222222222222222222222222222222222222222",
+    );
+    assert_eq!(h.releases_of("web"), vec![1, 2]);
+}
