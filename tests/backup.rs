@@ -4,8 +4,6 @@
 //! `sha256sum`; `zstdcat`/`jq` read the backup; a damaged backup is refused without touching the
 //! data; `restore --yes` gives exactly the backup's events; `prune-backups` cuts off exactly.
 
-mod util;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -13,8 +11,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::util::{assert_dokku_error, demo_jsonl, stderr, stdout, TestEnv};
 use serde_json::Value;
-use util::{assert_dokku_error, demo_jsonl, stderr, stdout, TestEnv};
 
 fn sh(cmd: &str) -> std::process::Output {
     Command::new("bash")

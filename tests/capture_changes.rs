@@ -2,11 +2,10 @@
 //! key changes judged by key names only, domains before/after from Dokku's VHOST file, the
 //! previous revision and image on a deploy, and `show` printing them as `before → after`.
 
-mod util;
-
 use std::path::Path;
 use std::process::Command;
 
+use crate::util;
 use serde_json::Value;
 
 struct Host {

@@ -3,13 +3,12 @@
 //! rows of reference §16, and the required differences of `spec/capture.md` in the argument
 //! shapes real Dokku 0.38 passes (triggers doc §1.4), as decided in `docs/capture.md`.
 
-mod util;
-
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::util;
 use serde_json::{json, Value};
 
 const CORR: &str = "aud_1712606520000_deadbeef";

@@ -4,12 +4,11 @@
 //! stdout (non-zero only in strict mode, and never for `user-auth`), and nothing already stored
 //! is damaged.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util;
 use dokku_audit::hook::Trigger;
 
 fn plugin(name: &str) -> PathBuf {

@@ -2,11 +2,9 @@
 //! ending in a torn line, as a crash leaves it) must be read by every future version with the
 //! same result. The fixture is written once by the ignored generator below and never changed.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 
-use util::{demo_jsonl, stdout, TestEnv};
+use crate::util::{self, demo_jsonl, stdout, TestEnv};
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/segments/v1")
@@ -65,7 +63,7 @@ fn v1_fixture_accepts_appends_after_repairing_its_torn_tail() {
 }
 
 /// Writes the fixture if it does not exist. Run once with
-/// `cargo test --test compat -- --ignored`; never regenerate an existing version.
+/// `cargo test --test tests compat:: -- --ignored`; never regenerate an existing version.
 #[test]
 #[ignore]
 fn write_v1_fixture_if_missing() {
@@ -392,7 +390,7 @@ fn build_fixture(name: &str, data: &Path) {
 }
 
 /// Writes each issue-15 fixture that does not exist yet. Run once with
-/// `cargo test --test compat -- --ignored`; never regenerate an existing one.
+/// `cargo test --test tests compat:: -- --ignored`; never regenerate an existing one.
 #[test]
 #[ignore]
 fn write_issue15_fixtures_if_missing() {

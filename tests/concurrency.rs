@@ -6,12 +6,11 @@
 //! as hard as the segments. Nothing may be lost, ids must be unique and contiguous, the chain
 //! must verify, and every deploy must be classified and correlated with its own receive.
 
-mod util;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::util;
 use serde_json::Value;
 
 const WRITERS: u64 = 8;

@@ -5,15 +5,14 @@
 //! serving a damaged or foreign event) or fails with one Dokku-style line naming the damage;
 //! `verify` exits non-zero naming the segment for every damage that loses or changes data.
 //!
-//! `cargo test --test corruption -- --nocapture` prints the summary line quoted in the docs.
-
-mod util;
+//! `cargo test --test tests corruption:: -- --nocapture` prints the summary line quoted in the docs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util;
 use serde_json::Value;
 
 /// How long one command may take before it counts as a hang.

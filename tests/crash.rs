@@ -9,8 +9,6 @@
 //! `CRASH_ROUNDS` (default 8) and `CRASH_ROUND_MS` (default 1500) scale the random-kill test;
 //! `tests/RELIABILITY.md` has the figures and the commands that reproduce them.
 
-mod util;
-
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -19,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::util;
 use serde_json::Value;
 
 /// A data directory and the environment every process of a test shares.

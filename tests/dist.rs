@@ -3,10 +3,10 @@
 //! and a subcommand work from the unpacked copy with the bundled binary — no `DOKKU_AUDIT_BIN`,
 //! no `dokku-audit` on `PATH`.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::util;
 
 fn run(dir: &Path, script: &str, args: &[&str], data: &Path) -> std::process::Output {
     let mut c = Command::new(dir.join(script));

@@ -4,14 +4,14 @@
 //! outside the data dir, every stored line verifies, tables carry no raw control characters,
 //! JSON round-trips through `jq`, CSV cells never start a formula.
 //!
-//! `cargo test --test hostile_input -- --nocapture` prints how many inputs were tried.
-
-mod util;
+//! `cargo test --test tests hostile_input:: -- --nocapture` prints how many inputs were tried.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use crate::util;
 
 fn plugin(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,13 +3,11 @@
 //! JSON, moves into segments: every row arrives in order, `verify` passes, `last-deploys` shows
 //! the same deploys, a second import is refused, bad input is refused without appending.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::util::{self, assert_dokku_error, TestEnv};
 use serde_json::Value;
-use util::{assert_dokku_error, TestEnv};
 
 const SCHEMA: &str = "
 PRAGMA application_id = 1145132356; PRAGMA user_version = 5;

@@ -2,9 +2,7 @@
 //! the prune dry run over the active segment, an import's plain copies, the one list of
 //! leftovers shared by doctor and vacuum, and demo's size figures.
 
-mod util;
-
-use util::{demo_jsonl, stdout, TestEnv};
+use crate::util::{self, demo_jsonl, stdout, TestEnv};
 
 /// `prune` without `--yes` used to fail with "seal it first" when the cut fell inside the
 /// active segment; it must report exactly what `--yes` then does.

@@ -2,12 +2,10 @@
 //! category prune touching only the segments that hold matches, chain still verifiable, ids
 //! never reused, the index never returning a removed event, dry runs deleting nothing.
 
-mod util;
-
 use std::os::unix::fs::MetadataExt;
 
+use crate::util::{self, assert_dokku_error, TestEnv};
 use serde_json::Value;
-use util::{assert_dokku_error, TestEnv};
 
 /// One event per hour from 2026-04-01T00:00:00Z, alternating categories.
 fn hourly(n: usize) -> Vec<u8> {

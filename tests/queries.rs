@@ -3,13 +3,11 @@
 //! search, a disposable index (delete it, same answers), read-your-writes while another process
 //! holds the index writer, bounded index segments, and clear errors for bad flags.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::util::{self, assert_dokku_error, TestEnv};
 use serde_json::Value;
-use util::{assert_dokku_error, TestEnv};
 
 const CORR: &str = "aud_1712606520000_deadbeef";
 

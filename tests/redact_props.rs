@@ -12,14 +12,12 @@
 //! the whole data directory (segments, state, the index `search` builds), `export` output and a
 //! `search` for the secret are checked for the secret's bytes.
 
-mod util;
-
+use crate::util::{self, TestEnv};
 use dokku_audit::event::redact::{
     deploy_metadata, redact_command_tokens, redact_url_credentials, REDACTED,
 };
 use dokku_audit::hook::command_line;
 use proptest::prelude::*;
-use util::TestEnv;
 
 /// Secrets are `qq…qq` with lower-case letters and digits: nothing else generated here
 /// contains `qq` (keys are upper case, apps and words use `a`–`k`), so finding `qq…qq` anywhere

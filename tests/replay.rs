@@ -17,13 +17,12 @@
 //! has a correlation id, one per `dokku` command, and all of a command's events carry that
 //! command's actor.
 
-mod util;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util;
 use serde_json::Value;
 
 const SECRETS: &[&str] = &[

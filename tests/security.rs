@@ -11,12 +11,12 @@
 //!
 //! Without root (a developer machine), the tests say SKIPPED and pass.
 
-mod util;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+
+use crate::util;
 
 const GROUP: &str = "dkaudit-sec";
 const RUNTIME: &str = "dkaudit-rt";
@@ -27,7 +27,7 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// Creates the throwaway accounts once per test binary. `false`: not possible here.
+/// Creates the throwaway accounts once per test process. `false`: not possible here.
 fn accounts() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {

@@ -12,11 +12,9 @@
 //!
 //! The policy these cases pin is docs/capture.md, "Redaction policy".
 
-mod util;
-
 use std::path::{Path, PathBuf};
 
-use util::TestEnv;
+use crate::util::{self, TestEnv};
 
 /// One command with its secrets.
 struct Case {

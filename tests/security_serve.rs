@@ -11,18 +11,15 @@
 //! - the token cookie: the page kept the token in a `path=/api` cookie, which the browser also
 //!   sent to every other port's `/api/…`; the server accepted it.
 
-#[path = "util/serve.rs"]
-mod serve_util;
-mod util;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use crate::util;
+use crate::util::serve::{data_env, get_with, raw, start, Driver};
 use serde_json::json;
-use serve_util::{data_env, get_with, raw, start, Driver};
 
 /// A connection to the server from a chosen loopback source address (127.0.0.2, …), so that
 /// an attacker's connections and a monitor's are different peers.

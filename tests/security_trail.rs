@@ -10,13 +10,11 @@
 //!    attacker with write access to the directory can win) is read in sqlite3's safe mode, where
 //!    `edit()` — which runs a command even with `-readonly` — is refused.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::util::{self, TestEnv};
 use serde_json::Value;
-use util::TestEnv;
 
 fn plugin(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

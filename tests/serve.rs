@@ -5,18 +5,14 @@
 //! and resumes with `Last-Event-ID` without loss or duplicates, and headless Chromium loads the
 //! page, applies a filter and sees the matching events.
 
-#[path = "util/serve.rs"]
-mod serve_util;
-mod util;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::util::serve::{data_env, get_with, raw, start, Driver, Server};
+use crate::util::{self, TestEnv};
 use serde_json::Value;
-use serve_util::{data_env, get_with, raw, start, Driver, Server};
-use util::TestEnv;
 
 /// Ids the CLI lists for these arguments (everything: a limit above the event count).
 fn cli_ids(env: &TestEnv, args: &[&str]) -> Vec<u64> {

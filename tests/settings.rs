@@ -1,9 +1,7 @@
 //! `get`/`set`: every setting validated before it is stored; invalid values and unknown keys are
 //! refused without changing anything; stored values win over the environment.
 
-mod util;
-
-use util::{assert_dokku_error, TestEnv};
+use crate::util::{assert_dokku_error, TestEnv};
 
 #[test]
 fn set_validates_and_get_reads_back() {

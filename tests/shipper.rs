@@ -7,15 +7,13 @@
 //! Needs `rsyslogd` (Debian package `rsyslog`); without it the test prints
 //! "SKIPPED: rsyslogd not installed" and passes.
 
-mod util;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::{self, TestEnv};
 use serde_json::Value;
-use util::TestEnv;
 
 const EVENTS: usize = 300;
 

@@ -2,12 +2,10 @@
 //! rotation and sealing checked with the real `zstdcat` and `jq`, torn-tail repair, tamper
 //! detection by `verify`, and refusal of bad input.
 
-mod util;
-
 use std::path::Path;
 use std::process::Command;
 
-use util::{assert_dokku_error, demo_jsonl, stderr, stdout, TestEnv};
+use crate::util::{self, assert_dokku_error, demo_jsonl, stderr, stdout, TestEnv};
 
 /// Text of a JSON event line after its `"id":N,` prefix.
 fn after_id(line: &str) -> &str {

@@ -2,15 +2,13 @@
 //! across rotation, exactly once, never a torn line) and `doctor` (ok lines, then issue lines
 //! naming their fix; exit 1 on any issue).
 
-mod util;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use util::{assert_dokku_error, demo_jsonl, stdout, TestEnv};
+use crate::util::{self, assert_dokku_error, demo_jsonl, stdout, TestEnv};
 
 /// A `tail --follow` child and the lines it prints; killed when dropped.
 struct Follow {

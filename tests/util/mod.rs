@@ -1,9 +1,12 @@
 //! Test environment for black-box tests: a temporary data directory, the built binary, a
 //! scrubbed environment and a fixed clock, so every run sees the same world.
-#![allow(dead_code)]
 
+pub mod serve;
+
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// The built binary.
 pub fn bin() -> PathBuf {
@@ -20,6 +23,7 @@ pub fn bin() -> PathBuf {
 /// pins "no runtime user" (src/privilege.rs) whatever accounts this machine has. The one scrub
 /// every black-box test uses; a test that wants a runtime user sets it afterwards.
 pub fn scrub_env(c: &mut Command) {
+    claim();
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
         if k.starts_with("DOKKU_")
@@ -34,6 +38,97 @@ pub fn scrub_env(c: &mut Command) {
     c.env("DOKKU_AUDIT_RUNTIME_USER", "dokku-audit-test-nobody");
 }
 
+/// Every test runs in one process (tests/tests.rs), two or more at a time, next to tests of
+/// other files. A test that loads the whole machine on purpose (tests/load.rs's CPU hogs) would
+/// make its neighbour miss a deadline ("exits within a second"), which could not happen while
+/// each file was its own binary and the binaries ran one after another. So such a test holds
+/// [`exclusive`], and every test that runs the binary holds a shared claim from its first
+/// [`scrub_env`] or [`TestEnv::new`] until its thread ends: an exclusive test starts only when no
+/// other test holds a claim, and no test takes a claim while it runs.
+///
+/// Claims belong to libtest's test threads, which carry the test's name. Threads a test spawns
+/// are unnamed and take none (their test's claim covers them, and the exclusive test's own
+/// helpers must not wait for it); with `--test-threads=1` tests may run on `main`, alone anyway.
+struct Gate {
+    shared: usize,
+    exclusive: bool,
+}
+
+static GATE: Mutex<Gate> = Mutex::new(Gate {
+    shared: 0,
+    exclusive: false,
+});
+static GATE_TURN: Condvar = Condvar::new();
+
+/// A test thread's shared claim, released when the thread ends.
+struct Claim;
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        gate().shared -= 1;
+        GATE_TURN.notify_all();
+    }
+}
+
+thread_local! {
+    static CLAIM: RefCell<Option<Claim>> = const { RefCell::new(None) };
+    /// This thread holds the exclusive claim.
+    static EXCLUSIVE_HERE: Cell<bool> = const { Cell::new(false) };
+}
+
+fn gate() -> MutexGuard<'static, Gate> {
+    // A test that panicked while holding the lock leaves plain counters behind: still valid.
+    GATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn is_test_thread() -> bool {
+    std::thread::current().name().is_some_and(|n| n != "main")
+}
+
+/// Takes this test thread's shared claim, once; see [`Gate`].
+fn claim() {
+    if !is_test_thread() || EXCLUSIVE_HERE.with(Cell::get) {
+        return;
+    }
+    CLAIM.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            let mut g = gate();
+            while g.exclusive {
+                g = GATE_TURN.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            g.shared += 1;
+            *c = Some(Claim);
+        }
+    });
+}
+
+/// The claim of a test that must not share the machine, released on drop.
+pub struct Exclusive(());
+
+/// Waits until no other test holds a claim, then keeps every other test from taking one until
+/// the returned value drops; see [`Gate`]. Shared claims never wait for a waiting exclusive one
+/// (so nothing can deadlock); a test thread that ends always gives the waiter its turn.
+pub fn exclusive() -> Exclusive {
+    // This thread's own shared claim, if it took one already, must not block it.
+    CLAIM.with(|c| c.borrow_mut().take());
+    let mut g = gate();
+    while g.exclusive || g.shared > 0 {
+        g = GATE_TURN.wait(g).unwrap_or_else(|e| e.into_inner());
+    }
+    g.exclusive = true;
+    EXCLUSIVE_HERE.with(|h| h.set(true));
+    Exclusive(())
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        EXCLUSIVE_HERE.with(|h| h.set(false));
+        gate().exclusive = false;
+        GATE_TURN.notify_all();
+    }
+}
+
 /// A temp dir with a data directory inside it.
 pub struct TestEnv {
     pub tmp: tempfile::TempDir,
@@ -43,6 +138,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
+        claim();
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("data");
         TestEnv {

@@ -1,6 +1,5 @@
 //! Shared by the `serve` test files: the binary on a loopback port, raw HTTP requests, and
 //! headless Chromium through chromedriver (W3C WebDriver over HTTP).
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
