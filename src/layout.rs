@@ -55,6 +55,10 @@ pub const SERVE_TOKEN: &str = "serve-token";
 /// The writer's last release number per app (derived from the events: `store::releases`).
 pub const RELEASES: &str = "releases.json";
 
+/// Prefix of the marker (followed by the pid) a prune or vacuum leaves while the index may not
+/// match the segments; one whose process is gone makes the next query rebuild the index.
+pub const INDEX_STALE_PREFIX: &str = "index.stale-";
+
 /// Prefix of the live `segments/` moved aside by a restore (followed by the pid): one found
 /// with an empty `segments/` is an interrupted restore, rolled back by the next writer.
 pub const RESTORE_ASIDE_PREFIX: &str = "segments.old-";

@@ -346,14 +346,23 @@ fn damages(fx: &Fixture) -> Vec<Damage> {
             .unwrap();
         }),
     });
+    // A name inside the middle segment's range, never a segment's own (the fixture's
+    // boundaries move with the size of the demo events): it shadows no event.
+    let inside = format!(
+        "{:020}.jsonl.zst",
+        fx.ids_of(&mid)
+            .next()
+            .expect("events in the middle segment")
+            + 1
+    );
     v.push(Damage {
         name: "garbage under a valid sealed segment name",
         loses_data: true,
         may_lose: vec![],
-        names: vec!["00000000000000000150.jsonl.zst".into()],
-        apply: Box::new(|d| {
+        names: vec![inside.clone()],
+        apply: Box::new(move |d| {
             std::fs::write(
-                d.join("segments/00000000000000000150.jsonl.zst"),
+                d.join("segments").join(&inside),
                 b"\x28\xb5\x2f\xfd this is not zstd at all",
             )
             .unwrap();

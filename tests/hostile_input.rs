@@ -249,6 +249,7 @@ fn hostile_arguments_through_every_trigger() {
         "quarantine",
         "backups",
         "settings.json",
+        "releases.json",
     ];
     for f in listing(&env.data) {
         assert!(

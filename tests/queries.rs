@@ -304,6 +304,50 @@ fn full_text_search() {
     assert_dokku_error(&env.run(&["search", "--query", " "]), "--query is required");
 }
 
+/// Truncates the data files of the index's segments, leaving its metadata intact: the index
+/// opens and has nothing to catch up, so the damage is only found when a query reads it.
+fn damage_index(data: &Path) {
+    let mut damaged = 0;
+    for e in std::fs::read_dir(data.join("index")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if [".fast", ".idx", ".term"].iter().any(|x| name.ends_with(x)) {
+            std::fs::write(e.path(), b"").unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0);
+}
+
+/// An invalid query is the user's mistake and says so; an index that cannot be read is a fault
+/// that names the index (and is never reported as the query's fault). Both exit 1 (spec §4).
+#[test]
+fn an_invalid_query_and_an_unreadable_index_are_told_apart() {
+    let env = seeded();
+    let bad = env.run(&["search", "--query", "nosuchfield:x"]);
+    assert_dokku_error(&bad, "invalid query");
+    assert!(!util::stderr(&bad).contains("search index"));
+    env.ok(&["recent"]);
+    damage_index(&env.data);
+    for args in [&["recent"][..], &["search", "--query", "deploy"]] {
+        let out = env.run(args);
+        assert_dokku_error(&out, "search index");
+        let err = util::stderr(&out);
+        assert!(
+            err.contains(&*env.data.join("index").to_string_lossy()),
+            "{err}"
+        );
+        assert!(!err.contains("invalid query"), "{args:?}: {err}");
+    }
+    // Still the query's fault first: an invalid query is refused before the index is read.
+    assert_dokku_error(
+        &env.run(&["search", "--query", "\"unclosed"]),
+        "invalid query",
+    );
+    // The index is derived data: reindex replaces it.
+    env.ok(&["reindex"]);
+    assert!(env.ok(&["search", "--query", "deploy"]).contains("myapp"));
+}
+
 #[test]
 fn the_index_is_disposable() {
     let env = seeded();

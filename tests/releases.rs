@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-mod util;
+use crate::util;
 
 struct Host {
     env: util::TestEnv,

@@ -301,6 +301,66 @@ fn auth_missing_wrong_right_rotated_and_no_auth_only_on_loopback() {
     }
 }
 
+/// A malformed search is the client's fault (400); an index the server cannot read is the
+/// server's (500, logged on stderr), never reported as the query's fault.
+#[test]
+fn an_unreadable_index_is_a_logged_500_and_a_bad_query_a_400() {
+    let env = data_env();
+    let mut child = env
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let token = std::fs::read_to_string(env.data.join("serve-token")).unwrap();
+    let mut server = Server {
+        child,
+        port,
+        token: token.trim().to_string(),
+    };
+    let auth = format!("Bearer {}", server.token);
+    let get = |path: &str| get_with(port, path, &[("Authorization", &auth)]);
+    assert_eq!(get("/api/events").status, 200);
+    // Damage the index's data files, not its metadata: nothing to catch up, nothing rebuilt.
+    for e in std::fs::read_dir(env.data.join("index")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if [".fast", ".idx", ".term"].iter().any(|x| name.ends_with(x)) {
+            std::fs::write(e.path(), b"").unwrap();
+        }
+    }
+    assert_eq!(get("/api/events?q=%22unclosed").status, 400);
+    let r = get("/api/events?q=deploy");
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("search index"), "{msg}");
+    assert!(!msg.contains("invalid query"), "{msg}");
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let mut logged = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logged)
+        .unwrap();
+    assert!(
+        logged.contains("dokku-audit serve: error: search index"),
+        "{logged}"
+    );
+}
+
 #[test]
 fn bad_input_is_a_4xx_json_error_and_the_server_keeps_serving() {
     let env = data_env();

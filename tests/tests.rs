@@ -28,6 +28,7 @@ mod maintenance;
 mod prune;
 mod queries;
 mod redact_props;
+mod releases;
 mod replay;
 mod resource_faults;
 mod security;

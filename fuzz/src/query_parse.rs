@@ -19,8 +19,10 @@
 //!   parses back to the same second (years 0–9999, which is all a canonical string can name);
 //!   a relative age `<N>s|m|h|d|w` gives exactly `now − N·unit`, so never a time after `now`;
 //!   a date gives a UTC midnight; anything else it accepts is RFC 3339;
-//! - `build_query` never panics: malformed search text is an `Err`; plain words (letters and
-//!   digits) and every action glob are always accepted; an accepted query runs on the index
+//! - `build_query` never panics: malformed search text is an `Err`, always the
+//!   `IndexError::InvalidQuery` variant (the user's fault, never a fault of the index); plain
+//!   words (letters and digits) are always accepted, and an action glob is refused only as too
+//!   large (`InvalidQuery::Glob`, whose escaped pattern is valid regex syntax); an accepted query runs on the index
 //!   without panicking and matches no more documents than there are.
 
 use std::sync::OnceLock;
@@ -29,7 +31,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use tantivy::collector::Count;
 use tantivy::Index;
 
-use dokku_audit::index::{self, Fields};
+use dokku_audit::index::{self, Fields, IndexError, InvalidQuery};
 use dokku_audit::query::list::{build_query, ListQuery};
 use dokku_audit::timefmt::{
     format_utc, is_canonical_utc, parse_canonical, parse_time_arg, CANONICAL_LEN,
@@ -278,8 +280,18 @@ fn check_query(q: &ListQuery) -> bool {
         (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "not deterministic"),
         _ => panic!("build_query accepted and refused the same query"),
     }
-    if let (Some(action), Err(e)) = (&q.action, &built) {
-        // An action glob is escaped into a regex: no glob is a syntax error.
+    match &built {
+        // Every refusal is the user's query, never a fault of the index.
+        Err(e) => assert!(
+            matches!(e, IndexError::InvalidQuery(_)),
+            "a refused query is not an InvalidQuery: {e:?}"
+        ),
+        Ok(_) => {}
+    }
+    if let (Some(action), Err(IndexError::InvalidQuery(e))) = (&q.action, &built) {
+        // An action glob is escaped into a regex: no glob is a syntax error. A glob too large
+        // for tantivy's regex automaton (over its state limit) is a fair refusal (a 400 in
+        // `serve`): the `Glob` variant, whose pattern the regex parser accepts.
         let only_text_bad = build_query(
             &f.index,
             &f.fields,
@@ -289,9 +301,17 @@ fn check_query(q: &ListQuery) -> bool {
             },
         )
         .is_err();
-        // A glob too large for tantivy's regex automaton (over its state limit) is a fair
-        // refusal (a 400 in `serve`); anything else about a glob is not.
-        let too_large = e.to_string().contains("exceeds size limit");
+        let too_large = match e {
+            InvalidQuery::Glob { glob, pattern, .. } => {
+                assert_eq!(glob, action);
+                assert!(
+                    regex_syntax::Parser::new().parse(pattern).is_ok(),
+                    "action glob {action:?} escaped into an invalid pattern {pattern:?}"
+                );
+                true
+            }
+            _ => false,
+        };
         assert!(
             only_text_bad || too_large,
             "action glob {action:?} refused: {e}"

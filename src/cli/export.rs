@@ -145,7 +145,7 @@ fn create_output_temp(path: &Path, tmp: &Path, inside: bool) -> std::io::Result<
         }
     }
     if inside {
-        let owner = crate::store::Ownership::from_env();
+        let owner = crate::safefs::Ownership::from_env();
         return crate::safefs::create_new(tmp, &owner).map_err(std::io::Error::other);
     }
     std::fs::OpenOptions::new()
@@ -219,7 +219,7 @@ mod tests {
         let store = crate::store::Store::new(
             tmp.path(),
             crate::store::StoreOptions::default(),
-            crate::store::Ownership::default(),
+            crate::safefs::Ownership::default(),
         );
         store.init().unwrap();
         let args = crate::cli::Args::parse_from([

@@ -143,9 +143,10 @@ pub enum CliError {
     /// The command ran and found a failure it already reported on stdout (e.g. `verify`).
     #[error("{0}")]
     Reported(String),
-    /// The search index failed.
+    /// The search index (or the segments behind it) failed: never the user's query, which
+    /// is a [`CliError::Usage`] (see the `From<IndexError>` conversion).
     #[error(transparent)]
-    Index(#[from] crate::index::IndexError),
+    Index(crate::index::IndexError),
     /// The correlation state could not be opened or saved.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
@@ -155,6 +156,17 @@ pub enum CliError {
     /// Output went to a closed pipe: not an error for the user.
     #[error("broken pipe")]
     BrokenPipe,
+}
+
+impl From<crate::index::IndexError> for CliError {
+    /// An invalid query is the user's mistake (a usage error); anything else is a fault.
+    fn from(e: crate::index::IndexError) -> CliError {
+        if e.is_user_error() {
+            CliError::Usage(e.to_string())
+        } else {
+            CliError::Index(e)
+        }
+    }
 }
 
 impl CliError {

@@ -94,7 +94,7 @@ pub(super) fn store_holds_mark(store: &Store, mark: &Mark) -> Result<bool, Store
 }
 
 /// Prefix of the files that say an index update is pending (see [`super::EventIndex::mark_stale`]).
-pub const STALE_PREFIX: &str = "index.stale-";
+pub const STALE_PREFIX: &str = crate::layout::INDEX_STALE_PREFIX;
 
 /// A pending index update; [`StaleMark::clear`] once the index matches the segments again.
 #[derive(Debug)]

@@ -18,12 +18,15 @@ use serde_json::Value;
 use tantivy::{Index, IndexWriter, Term};
 
 use crate::record::Event;
-use crate::store::{ScanItem, Store, StoreError};
+use crate::store::{ScanItem, Store};
 
+mod error;
 mod maintain;
 mod mark;
+mod repair;
 mod schema;
 
+pub use error::{IndexError, InvalidQuery};
 use mark::store_holds_mark;
 pub use mark::{high_water_mark, Mark, StaleMark, STALE_PREFIX};
 pub use schema::{document, epoch, schema, segment_id, Fields, UNSEARCHED_META_KEYS};
@@ -33,39 +36,6 @@ pub const MAX_SEGMENTS: usize = 8;
 
 /// Memory for a catch-up writer (tantivy's minimum per thread).
 const CATCH_UP_MEMORY: usize = 15_000_000;
-
-/// What can go wrong with the index.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    /// tantivy failed (corrupt or unreadable index, I/O).
-    #[error("search index {path}: {source}")]
-    Tantivy {
-        /// The index directory.
-        path: PathBuf,
-        /// What tantivy said.
-        source: tantivy::TantivyError,
-    },
-    /// Another process holds the index writer.
-    #[error("search index {0} is being updated by another process")]
-    Busy(PathBuf),
-    /// Reading the segments failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A file operation on the index directory failed.
-    #[error(transparent)]
-    Fs(#[from] crate::safefs::FsError),
-    /// A `--query` the parser does not accept.
-    #[error("invalid query: {0}")]
-    Query(String),
-    /// Filesystem trouble around the index directory.
-    #[error("search index {path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-}
 
 /// The index of one data directory.
 pub struct EventIndex {
@@ -138,7 +108,7 @@ impl EventIndex {
             return Ok(i);
         }
         let dir = dir.to_path_buf();
-        let owner = crate::store::Ownership::from_env();
+        let owner = crate::safefs::Ownership::from_env();
         crate::safefs::ensure_dir(&dir, &owner)?;
         let (schema, fields) = schema();
         let index = Index::create_in_dir(&dir, schema).map_err(tantivy_err(&dir))?;
@@ -153,49 +123,6 @@ impl EventIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(IndexError::Io { path: dir, source }),
         }
-    }
-
-    /// Marks the index as about to fall behind a change of segments (prune, vacuum): until
-    /// [`StaleMark::clear`] runs, a crash leaves `index.stale-<pid>` behind, and the next
-    /// [`EventIndex::open_caught_up`] rebuilds the index instead of trusting documents that
-    /// may point at rewritten segments.
-    pub fn mark_stale(data_dir: &Path) -> Result<StaleMark, IndexError> {
-        let path = data_dir.join(format!("{STALE_PREFIX}{}", std::process::id()));
-        let owner = crate::store::Ownership::from_env();
-        crate::safefs::atomic_write(&path, b"", &owner)?;
-        Ok(StaleMark { path })
-    }
-
-    /// Stale marks left by processes that are gone (see [`EventIndex::mark_stale`]).
-    pub fn stale_marks(data_dir: &Path) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(data_dir) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_str()?.to_string();
-                let pid: u32 = name.strip_prefix(STALE_PREFIX)?.parse().ok()?;
-                let alive =
-                    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-                (!alive).then(|| e.path())
-            })
-            .collect()
-    }
-
-    /// Opens the index and catches it up, rebuilding it first when a prune or vacuum died
-    /// between changing the segments and updating the index (a stale mark is left).
-    pub fn open_caught_up(data_dir: &Path, store: &Store) -> Result<EventIndex, IndexError> {
-        let stale = Self::stale_marks(data_dir);
-        if !stale.is_empty() {
-            Self::rebuild(data_dir, store, &mut |_| {})?;
-            for p in stale {
-                let _ = crate::safefs::remove_file(p);
-            }
-        }
-        let index = Self::open_or_create(data_dir)?;
-        index.catch_up(store, &mut |_| {})?;
-        Ok(index)
     }
 
     /// Rebuilds the index of `data_dir` from the segments in a temporary directory and swaps it
@@ -232,7 +159,7 @@ impl EventIndex {
     /// Gives every index file the data directory's owner and mode 0660: tantivy creates them
     /// 0600/0644 for whoever ran the query, and root and dokku must both be able to use them.
     pub fn share_files(&self) {
-        let owner = crate::store::Ownership::from_env();
+        let owner = crate::safefs::Ownership::from_env();
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for e in entries.flatten() {
                 if e.file_type().is_ok_and(|t| t.is_file()) {
@@ -245,6 +172,11 @@ impl EventIndex {
     /// The index directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Wraps a tantivy failure on this index: the server's side, never the query's.
+    pub fn fault(&self) -> impl Fn(tantivy::TantivyError) -> IndexError + '_ {
+        tantivy_err(&self.dir)
     }
 
     fn writer(&self, threads: usize, memory: usize) -> Result<IndexWriter, IndexError> {
@@ -271,22 +203,20 @@ impl EventIndex {
         if !store_holds_mark(store, &mark)? {
             // Another store's index (copied over, or left from data since replaced) that is
             // not ahead of this store: serving it would answer with foreign events.
-            return Err(IndexError::Tantivy {
+            return Err(IndexError::Mismatch {
                 path: self.dir.clone(),
-                source: tantivy::TantivyError::InvalidArgument(format!(
+                detail: format!(
                     "indexed up to event {hwm}, which this store holds with another time: the index belongs to other data"
-                )),
+                ),
             });
         }
         let last = store.last_id()?;
         if last <= hwm {
             if last < hwm {
                 // The index is ahead of the store (a restore, or another store's index).
-                return Err(IndexError::Tantivy {
+                return Err(IndexError::Mismatch {
                     path: self.dir.clone(),
-                    source: tantivy::TantivyError::InvalidArgument(format!(
-                        "indexed up to event {hwm} but the store ends at {last}"
-                    )),
+                    detail: format!("indexed up to event {hwm} but the store ends at {last}"),
                 });
             }
             return Ok(CatchUp { indexed: 0, hwm });
@@ -400,7 +330,7 @@ mod tests {
         assert!(!store_holds_mark(&big, &high_water_mark(&index.index)).unwrap());
         assert!(matches!(
             index.catch_up(&big, &mut |_| {}),
-            Err(IndexError::Tantivy { .. })
+            Err(IndexError::Mismatch { .. })
         ));
         // Its own store keeps using it.
         assert!(index.catch_up(&small, &mut |_| {}).is_ok());

@@ -183,8 +183,7 @@ pub fn parse_events_params(
                         "q: at most {MAX_QUERY_NESTING} parentheses"
                     )));
                 }
-                list::check_text(v)
-                    .map_err(|e| HttpError::bad(format!("q: invalid query: {e}")))?;
+                list::check_text(v).map_err(|e| HttpError::bad(format!("q: {e}")))?;
                 q.text = Some(v.clone());
             }
             "since" => q.since = time(v)?,
@@ -235,16 +234,17 @@ fn events(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
     let p = parse_events_params(&req.query, shared.clock.now())?;
     let store = shared.store();
     let offset = (p.page - 1) * p.per_page;
-    let page = list::run_page(&store, &shared.data_dir, &p.query, offset, p.per_page).map_err(
-        |e| match e {
-            // A query the checks above accepted but tantivy refused to build or run (a pattern
-            // too large for the regex automaton, say) is still the client's query.
-            crate::index::IndexError::Query(m) => {
-                HttpError::bad(format!("cannot run this query: {m}"))
+    let page =
+        list::run_page(&store, &shared.data_dir, &p.query, offset, p.per_page).map_err(|e| {
+            // A query the checks above accepted but that cannot run (an action glob too large
+            // for the regex automaton, say) is still the client's query; anything else — the
+            // index or the segments failing — is the server's side.
+            if e.is_user_error() {
+                HttpError::bad(e.to_string())
+            } else {
+                shared.internal(&e.to_string())
             }
-            e => shared.internal(&e.to_string()),
-        },
-    )?;
+        })?;
     let total = page.total;
     let events = shared
         .cache

@@ -19,7 +19,7 @@ use crate::store::Store;
 mod plan;
 mod search;
 
-pub use plan::{build_query, check_text};
+pub use plan::{build_query, check_query, check_text};
 use search::search_tail;
 
 /// What to list.
@@ -111,65 +111,24 @@ pub struct Answer {
     pub tail_scanned: u64,
 }
 
-/// Answers a list query: catches the index up when it can (never waiting for another
-/// writer), then merges the committed index with the not-yet-indexed tail.
+/// Answers a list query: refuses an invalid query first (before any index is read), catches
+/// the index up when it can (never waiting for another writer), then merges the committed index with the not-yet-indexed tail.
 pub fn run(
     store: &Store,
     data_dir: &std::path::Path,
     q: &ListQuery,
 ) -> Result<(Vec<Row>, Answer), IndexError> {
+    check_query(q)?;
     store.check_readable()?;
-    // A prune or vacuum died between changing segments and updating the index: rebuild it
-    // (aside, then swapped in) before trusting it. Read-only or busy: answer as we can.
-    let stale = EventIndex::stale_marks(data_dir);
-    if !stale.is_empty() && EventIndex::rebuild(data_dir, store, &mut |_| {}).is_ok() {
-        for p in stale {
-            let _ = crate::safefs::remove_file(p);
-        }
-    }
-    let index = match EventIndex::open_or_create(data_dir) {
-        Ok(i) => Some(i),
-        // Read-only data dir without an index yet, or a broken index we cannot replace here.
-        Err(_) => match EventIndex::open_existing(data_dir) {
-            Ok(i) => i,
-            Err(_) => {
-                // Broken: rebuild if we can, else answer from the segments alone.
-                if EventIndex::remove(data_dir).is_ok() {
-                    EventIndex::open_or_create(data_dir).ok()
-                } else {
-                    None
-                }
-            }
-        },
+    let Some(index) = EventIndex::open_for_query(data_dir, store)? else {
+        return whole_tail(store, q);
     };
-    let mut answer = Answer::default();
-    let Some(index) = index else {
-        let (rows, scanned) = search_tail(store, index::Mark::default(), q)?;
-        answer.tail_scanned = scanned;
-        return Ok((rows, answer));
-    };
-    match index.catch_up(store, &mut |_| {}) {
-        Ok(_) | Err(IndexError::Busy(_)) => {}
-        Err(IndexError::Tantivy { .. }) => {
-            // Inconsistent with the store (restored data, another store's index): rebuild.
-            drop(index);
-            if EventIndex::remove(data_dir).is_err() {
-                // Cannot replace it (read-only data dir): never serve it, scan the segments.
-                return whole_tail(store, q);
-            }
-            let fresh = EventIndex::open_or_create(data_dir)?;
-            let _ = fresh.catch_up(store, &mut |_| {});
-            return finish(store, &fresh, q);
-        }
-        Err(e) if read_only(&e) => {}
-        Err(e) => return Err(e),
-    }
     match finish(store, &index, q) {
         // tantivy takes a lock file to open a reader, which a read-only data dir (or an index
         // dir we may not write) refuses: answer from the segments alone, writing nothing.
         // Found by tests/resource_faults.rs: every list query failed on a read-only data dir
         // that had an index ("Failed to acquire Lockfile").
-        Err(e) if read_only(&e) => whole_tail(store, q),
+        Err(e) if e.is_read_only() => whole_tail(store, q),
         other => other,
     }
 }
@@ -186,11 +145,6 @@ fn whole_tail(store: &Store, q: &ListQuery) -> Result<(Vec<Row>, Answer), IndexE
     ))
 }
 
-fn read_only(e: &IndexError) -> bool {
-    let text = e.to_string();
-    text.contains("Read-only") || text.contains("ermission denied")
-}
-
 fn finish(
     store: &Store,
     index: &EventIndex,
@@ -204,13 +158,14 @@ fn finish(
         .reader_builder()
         .reload_policy(tantivy::ReloadPolicy::Manual)
         .try_into()
-        .map_err(|e: tantivy::TantivyError| IndexError::Query(e.to_string()))?;
+        .map_err(index.fault())?;
     let mut rows = search::search(
         &reader.searcher(),
         &index.index,
         &index.fields,
         q,
         hwm.time_ordered,
+        &index.fault(),
     )?;
     let mut answer = Answer {
         from_index: rows.len(),
@@ -263,45 +218,52 @@ pub fn count_matches(
     data_dir: &std::path::Path,
     q: &ListQuery,
 ) -> Result<u64, IndexError> {
-    let err = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
     let (indexed, mark) = match EventIndex::open_existing(data_dir).ok().flatten() {
-        Some(index) => {
-            let mark = index::high_water_mark(&index.index);
-            let reader: tantivy::IndexReader = index
-                .index
-                .reader_builder()
-                .reload_policy(tantivy::ReloadPolicy::Manual)
-                .try_into()
-                .map_err(err)?;
-            let query = build_query(&index.index, &index.fields, q)?;
-            // When no commit landed between the mark and the reader, the reader is at the mark
-            // and counts exactly up to it; otherwise cut at the mark by id (a column scan).
-            let query: Box<dyn Query> = if index::high_water_mark(&index.index) == mark {
-                query
-            } else {
-                Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, query),
-                    (
-                        Occur::Must,
-                        Box::new(RangeQuery::new(
-                            Bound::Unbounded,
-                            Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
-                        )),
-                    ),
-                ]))
-            };
-            let n = reader
-                .searcher()
-                .search(&query, &tantivy::collector::Count)
-                .map_err(err)?;
-            (n as u64, mark)
-        }
+        Some(index) => match count_indexed(&index, q) {
+            Ok(counted) => counted,
+            // No reader on a read-only data dir (see `run`): count the segments alone.
+            Err(e) if e.is_read_only() => (0, index::Mark::default()),
+            Err(e) => return Err(e),
+        },
         None => (0, index::Mark::default()),
     };
     let mut all = q.clone();
     all.limit = usize::MAX;
     let (tail, _) = search_tail(store, mark, &all)?;
     Ok(indexed + tail.len() as u64)
+}
+
+/// How many committed documents match, up to the index's high-water mark (returned too).
+fn count_indexed(index: &EventIndex, q: &ListQuery) -> Result<(u64, index::Mark), IndexError> {
+    let mark = index::high_water_mark(&index.index);
+    let reader: tantivy::IndexReader = index
+        .index
+        .reader_builder()
+        .reload_policy(tantivy::ReloadPolicy::Manual)
+        .try_into()
+        .map_err(index.fault())?;
+    let query = build_query(&index.index, &index.fields, q)?;
+    // When no commit landed between the mark and the reader, the reader is at the mark and
+    // counts exactly up to it; otherwise cut at the mark by id (a column scan).
+    let query: Box<dyn Query> = if index::high_water_mark(&index.index) == mark {
+        query
+    } else {
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
+                )),
+            ),
+        ]))
+    };
+    let n = reader
+        .searcher()
+        .search(&query, &tantivy::collector::Count)
+        .map_err(index.fault())?;
+    Ok((n as u64, mark))
 }
 
 /// The full events of rows (JSON output): tail rows carry theirs, index rows are fetched from
@@ -330,14 +292,114 @@ mod tests {
     use tantivy::query::RegexQuery;
     use tantivy::Index;
 
-    /// The error tantivy gives when it cannot create its reader lock file on a read-only
-    /// filesystem is what sends a query to the segments-only answer.
+    use crate::index::InvalidQuery;
+
+    fn text(t: &str) -> ListQuery {
+        ListQuery {
+            text: Some(t.into()),
+            limit: 10,
+            ..Default::default()
+        }
+    }
+
+    /// Every kind of query the user can get wrong is the `InvalidQuery` variant (the user's
+    /// fault), both when built and when only checked; decided by the variant, never the text.
     #[test]
-    fn reader_lock_refused_by_a_read_only_fs_counts_as_read_only() {
-        let io = std::io::Error::from_raw_os_error(30);
-        let e = IndexError::Query(format!("Failed to acquire Lockfile: IoError({io:?}). None"));
-        assert!(read_only(&e));
-        assert!(!read_only(&IndexError::Query("syntax error".into())));
+    fn each_kind_of_invalid_query_is_the_users_fault() {
+        let (schema, fields) = index::schema();
+        let ram = Index::create_in_ram(schema);
+        let syntax = [
+            "\"unclosed",
+            "nosuchfield:x",
+            "app:",
+            "(((a",
+            "seg:notanumber",
+            "ts:2026",
+            "id:[1 TO x]",
+        ];
+        for t in syntax {
+            let e = build_query(&ram, &fields, &text(t)).expect_err(t);
+            assert!(e.is_user_error(), "{t}: {e:?}");
+            assert!(
+                matches!(e, IndexError::InvalidQuery(InvalidQuery::Syntax { ref query, .. }) if query == t),
+                "{t}: {e:?}"
+            );
+            assert!(
+                matches!(check_text(t), Err(InvalidQuery::Syntax { .. })),
+                "{t}"
+            );
+        }
+        let weird = "\u{FFFD}\u{FFFD}0\u{14}-08T21:*";
+        let e = build_query(&ram, &fields, &text(weird)).err().unwrap();
+        assert!(matches!(
+            e,
+            IndexError::InvalidQuery(InvalidQuery::Unrunnable { .. })
+        ));
+        assert!(matches!(
+            check_text(weird),
+            Err(InvalidQuery::Unrunnable { .. })
+        ));
+        // `.*a.{24}` as a DFA has 2^24 states: over tantivy's limit.
+        let glob = format!("*a{}", "?".repeat(24));
+        let q = ListQuery {
+            action: Some(glob.clone()),
+            ..Default::default()
+        };
+        match build_query(&ram, &fields, &q).err() {
+            Some(IndexError::InvalidQuery(InvalidQuery::Glob { glob: g, .. })) => {
+                assert_eq!(g, glob)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An index whose files are damaged after it was built (nothing to catch up, so nothing
+    /// rewrites it) fails the query as a fault of the index, naming it, never as the query's.
+    #[test]
+    fn a_damaged_index_is_a_fault_not_an_invalid_query() {
+        use crate::store::{Ownership, StoreOptions};
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path(), StoreOptions::default(), Ownership::default());
+        store.init().unwrap();
+        let text = r#"{"id":0,"ts":"2026-03-01T00:00:00Z","app":"a","category":"app","action":"create","status":"success","classification":null,"source_trigger":"post-create","source_type":null,"image_tag":null,"rev":null,"actor_type":"system","actor_name":null,"actor_label":"dokku-system","correlation_id":null,"message":"created","meta":{},"created_at":"2026-03-01T00:00:00Z"}"#;
+        let ctx = crate::store::AppendContext {
+            now: "2026-03-01T00:00:00Z".into(),
+            source_trigger: "test".into(),
+            actor: crate::record::ActorStamp::system(),
+        };
+        store
+            .append(&mut [Event::from_json_text(text).unwrap()], &ctx)
+            .unwrap();
+        let (rows, _) = run(&store, tmp.path(), &everything()).unwrap();
+        assert_eq!(rows.len(), 1);
+        damage_index_files(&EventIndex::dir_of(tmp.path()));
+        let e = run(&store, tmp.path(), &everything()).unwrap_err();
+        assert!(!e.is_user_error(), "{e:?}");
+        assert!(!e.is_read_only(), "{e:?}");
+        assert!(matches!(e, IndexError::Tantivy { .. }), "{e:?}");
+        assert!(e
+            .to_string()
+            .contains(&*EventIndex::dir_of(tmp.path()).to_string_lossy()));
+        // The same query on a sound index runs: the query was never the problem.
+        EventIndex::rebuild(tmp.path(), &store, &mut |_| {}).unwrap();
+        assert_eq!(run(&store, tmp.path(), &everything()).unwrap().0.len(), 1);
+    }
+
+    fn everything() -> ListQuery {
+        ListQuery {
+            limit: 10,
+            ..Default::default()
+        }
+    }
+
+    /// Truncates every data file of the index's segments (not its metadata).
+    pub(crate) fn damage_index_files(dir: &std::path::Path) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".fast") || name.ends_with(".idx") || name.ends_with(".term") {
+                std::fs::write(e.path(), b"").unwrap();
+            }
+        }
     }
 
     /// An exists query on a field the schema lacks is refused when built, not when run.

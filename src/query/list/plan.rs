@@ -9,7 +9,7 @@ use tantivy::query::{
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Index, Term};
 
-use crate::index::{self, Fields, IndexError};
+use crate::index::{self, Fields, IndexError, InvalidQuery};
 
 use super::*;
 
@@ -54,8 +54,14 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
     }
     if let Some(a) = &q.action {
         if a.contains(['*', '?']) {
-            let re = RegexQuery::from_pattern(&glob_to_regex(a), f.action)
-                .map_err(|e| IndexError::Query(e.to_string()))?;
+            let pattern = glob_to_regex(a);
+            let re = RegexQuery::from_pattern(&pattern, f.action).map_err(|source| {
+                InvalidQuery::Glob {
+                    glob: a.clone(),
+                    pattern,
+                    source,
+                }
+            })?;
             clauses.push((Occur::Must, Box::new(re)));
         } else {
             clauses.push((Occur::Must, term(f.action, a)));
@@ -73,13 +79,11 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
     if let Some(text) = &q.text {
         let mut parser = QueryParser::for_index(index, vec![f.text]);
         parser.set_conjunction_by_default();
-        let parsed = parser
-            .parse_query(text)
-            .map_err(|e| IndexError::Query(e.to_string()))?;
+        let parsed = parse_text(&parser, text)?;
         // Some queries the parser accepts only fail when run (`<unknown field>:*` becomes an
         // exists query that looks its field up late): check them now, against the schema, so a
         // bad query is always a parse-time error. Found by the query_parse fuzz target.
-        check_runnable(&*parsed, &index.schema())?;
+        check_runnable(&*parsed, &index.schema(), text)?;
         clauses.push((Occur::Must, parsed));
     }
     Ok(match clauses.len() {
@@ -88,26 +92,43 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
     })
 }
 
-/// Checks a full-text query's syntax without running it: `Err` carries the parser's message.
-pub fn check_text(text: &str) -> Result<(), String> {
+/// Checks that a list query can run, against the schema alone (no index is read): an
+/// invalid query is the user's mistake whatever state the index is in.
+pub fn check_query(q: &ListQuery) -> Result<(), IndexError> {
+    let (schema, fields) = index::schema();
+    build_query(&Index::create_in_ram(schema), &fields, q).map(|_| ())
+}
+
+/// Checks a full-text query without running it: the parser's and the schema's verdict.
+pub fn check_text(text: &str) -> Result<(), InvalidQuery> {
     let (schema, fields) = index::schema();
     let ram = Index::create_in_ram(schema);
     let mut parser = QueryParser::for_index(&ram, vec![fields.text]);
     parser.set_conjunction_by_default();
-    let parsed = parser.parse_query(text).map_err(|e| e.to_string())?;
-    check_runnable(&*parsed, &ram.schema()).map_err(|e| match e {
-        IndexError::Query(m) => m,
-        other => other.to_string(),
-    })
+    let parsed = parse_text(&parser, text)?;
+    check_runnable(&*parsed, &ram.schema(), text)
+}
+
+fn parse_text(parser: &QueryParser, text: &str) -> Result<Box<dyn Query>, InvalidQuery> {
+    parser
+        .parse_query(text)
+        .map_err(|source| InvalidQuery::Syntax {
+            query: text.to_string(),
+            source,
+        })
 }
 
 /// A parsed query can be turned into a weight without scoring (what running it does first).
-pub(super) fn check_runnable(
+fn check_runnable(
     query: &dyn Query,
     schema: &tantivy::schema::Schema,
-) -> Result<(), IndexError> {
+    text: &str,
+) -> Result<(), InvalidQuery> {
     query
         .weight(tantivy::query::EnableScoring::disabled_from_schema(schema))
         .map(|_| ())
-        .map_err(|e| IndexError::Query(e.to_string()))
+        .map_err(|source| InvalidQuery::Unrunnable {
+            query: text.to_string(),
+            source,
+        })
 }

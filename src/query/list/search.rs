@@ -25,7 +25,7 @@ pub(super) fn read_str(
 }
 
 /// Runs the query on one searcher, newest first: by `ts`, and among events of the same second
-/// by id.
+/// by id. A failure of tantivy's is the server's side: `fault` wraps it (naming the index).
 ///
 /// When document order is time order (`time_ordered`: every event indexed came at or after the
 /// previous one, as live capture always does), the newest matches are the last matching
@@ -39,16 +39,16 @@ pub(super) fn search(
     f: &Fields,
     q: &ListQuery,
     time_ordered: bool,
+    fault: &dyn Fn(tantivy::TantivyError) -> IndexError,
 ) -> Result<Vec<Row>, IndexError> {
     let query = build_query(index, f, q)?;
     let limit = q.limit.max(1);
-    let err = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
     let hits: Vec<DocAddress> = if time_ordered {
-        newest_documents(searcher, query.as_ref(), limit).map_err(err)?
+        newest_documents(searcher, query.as_ref(), limit).map_err(fault)?
     } else {
         let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
         let mut hits: Vec<(Option<i64>, DocAddress)> =
-            searcher.search(&query, &by_ts).map_err(err)?;
+            searcher.search(&query, &by_ts).map_err(fault)?;
         if hits.len() == limit {
             if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
                 hits.retain(|(t, _)| *t != Some(last_ts));
@@ -66,7 +66,7 @@ pub(super) fn search(
                 let by_id = TopDocs::with_limit(limit - hits.len())
                     .order_by_fast_field::<u64>("id", Order::Desc);
                 let ties: Vec<(Option<u64>, DocAddress)> =
-                    searcher.search(&same_second, &by_id).map_err(err)?;
+                    searcher.search(&same_second, &by_id).map_err(fault)?;
                 hits.extend(ties.into_iter().map(|(_, a)| (Some(last_ts), a)));
             }
         }
@@ -78,7 +78,10 @@ pub(super) fn search(
     for addr in hits {
         if cached.as_ref().map(|(o, _)| *o) != Some(addr.segment_ord) {
             let reader = searcher.segment_reader(addr.segment_ord);
-            cached = Some((addr.segment_ord, SegmentColumns::open(reader)?));
+            cached = Some((
+                addr.segment_ord,
+                SegmentColumns::open(reader).map_err(fault)?,
+            ));
         }
         let Some((_, cols)) = &cached else { continue };
         let doc = addr.doc_id;
@@ -167,15 +170,14 @@ pub(super) struct SegmentColumns {
 }
 
 impl SegmentColumns {
-    fn open(reader: &tantivy::SegmentReader) -> Result<SegmentColumns, IndexError> {
+    fn open(reader: &tantivy::SegmentReader) -> tantivy::Result<SegmentColumns> {
         let ff = reader.fast_fields();
-        let e = |e: tantivy::TantivyError| IndexError::Query(e.to_string());
-        let s = |name: &str| ff.str(name).map_err(e);
+        let s = |name: &str| ff.str(name);
         Ok(SegmentColumns {
-            id: ff.u64("id").map_err(e)?,
-            ts: ff.i64("ts").map_err(e)?,
-            seg: ff.u64("seg").map_err(e)?,
-            off: ff.u64("off").map_err(e)?,
+            id: ff.u64("id")?,
+            ts: ff.i64("ts")?,
+            seg: ff.u64("seg")?,
+            off: ff.u64("off")?,
             app: s("app")?,
             category: s("category")?,
             action: s("action")?,
@@ -218,22 +220,25 @@ pub(super) fn search_tail(
     let ram = Index::create_in_ram(schema);
     let mut writer: tantivy::IndexWriter = ram
         .writer_with_num_threads(1, 15_000_000)
-        .map_err(|e| IndexError::Query(e.to_string()))?;
+        .map_err(IndexError::InMemory)?;
     for (i, ev) in events.iter().enumerate() {
         // The offset field carries the position in `events`, to get the event back.
         let d = index::document(&fields, ev, 0, i as u64);
-        writer
-            .add_document(d)
-            .map_err(|e| IndexError::Query(e.to_string()))?;
+        writer.add_document(d).map_err(IndexError::InMemory)?;
     }
-    writer
-        .commit()
-        .map_err(|e| IndexError::Query(e.to_string()))?;
-    let reader = ram.reader().map_err(|e| IndexError::Query(e.to_string()))?;
+    writer.commit().map_err(IndexError::InMemory)?;
+    let reader = ram.reader().map_err(IndexError::InMemory)?;
     // Never ask for more than there is (a count asks for everything).
     let mut q = q.clone();
     q.limit = q.limit.min(events.len());
-    let rows = search(&reader.searcher(), &ram, &fields, &q, false)?;
+    let rows = search(
+        &reader.searcher(),
+        &ram,
+        &fields,
+        &q,
+        false,
+        &IndexError::InMemory,
+    )?;
     let rows = rows
         .into_iter()
         .filter_map(|r| {
