@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::error::{Result, StoreError};
 use super::line::{memfind, CheckedLine};
-use super::reader::{scan_segment, ScanItem};
+use super::reader::{scan_segment_from, ScanItem};
 use super::segment::SegmentFiles;
 use crate::layout::Layout;
 use crate::record::Event;
@@ -43,6 +43,19 @@ pub struct Counters {
     pub through: u64,
     /// Last number per app.
     pub apps: BTreeMap<String, u64>,
+    /// Where the line after `through` starts, if it was in the plain active segment: the
+    /// next catch-up reads from there instead of from the start of the segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+/// A place in a plain segment: its first id and a byte offset (the start of a line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The segment's first id.
+    pub segment: u64,
+    /// The byte offset.
+    pub offset: u64,
 }
 
 impl Counters {
@@ -71,8 +84,19 @@ impl Counters {
             .rposition(|s| s.first_id <= after.saturating_add(1))
             .unwrap_or(0);
         let last = segments.len().saturating_sub(1);
+        let resume = self.resume.take();
         for (i, seg) in segments.iter().enumerate().skip(start) {
-            let _flow = scan_segment(seg, i == last && seg.is_plain(), &mut |item| {
+            // Only into the same plain segment, and never past its end (a file replaced by
+            // hand): then from its start.
+            let len = seg
+                .plain
+                .as_deref()
+                .and_then(|p| std::fs::symlink_metadata(p).ok())
+                .map_or(0, |m| m.len());
+            let from = resume
+                .filter(|r| r.segment == seg.first_id && seg.is_plain() && r.offset <= len)
+                .map_or(0, |r| r.offset);
+            let _flow = scan_segment_from(seg, i == last && seg.is_plain(), from, &mut |item| {
                 if let ScanItem::Line { line, .. } = item {
                     if line.id > after {
                         self.consider(&line);
@@ -192,11 +216,12 @@ impl<'a> Numbering<'a> {
     }
 
     /// After the append is durable: saves the counters if a release was numbered (`through` is
-    /// the last id written).
-    pub fn finish(self, through: u64, owner: &Ownership) -> Result<()> {
+    /// the last id written; `resume`, the end of the active segment after it).
+    pub fn finish(self, through: u64, resume: Option<Resume>, owner: &Ownership) -> Result<()> {
         match self.counters {
             Some(mut c) => {
                 c.through = through;
+                c.resume = resume;
                 c.save(self.paths, owner)
             }
             None => Ok(()),

@@ -11,7 +11,7 @@ use super::head::{ActiveTail, Tail, Torn};
 use super::line::{encode_line, memfind, ChainHash};
 use super::reader::{scan_segment, ScanItem, MAX_LINE_BYTES};
 use super::recover::Recovered;
-use super::releases::Numbering;
+use super::releases::{Numbering, Resume};
 use super::segment::{self, file_name, SegmentFiles, Trailer, PLAIN_SUFFIX};
 use super::{Durability, StoreOptions};
 use crate::crashpoint;
@@ -159,7 +159,15 @@ pub fn append_raw_locked(
     }
     w.finish()?;
     // Derived data: a failure to save the counters only costs a rescan at the next release.
-    let _ = numbering.finish(w.next_id.saturating_sub(1), owner);
+    let resume = w.active.as_ref().and_then(|a| {
+        let name = file_name(&a.path);
+        let seg = segment::SegmentName::parse(&name)?;
+        Some(Resume {
+            segment: seg.first_id(),
+            offset: a.len,
+        })
+    });
+    let _ = numbering.finish(w.next_id.saturating_sub(1), resume, owner);
     if w.next_id > first_id {
         receipt.first_id = first_id;
         receipt.last_id = w.next_id - 1;
