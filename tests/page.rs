@@ -259,6 +259,10 @@ fn browser_page_facets_filter_the_list_and_commands_fold() {
 
     // Folded commands: a group row with its other events hidden under it, until unfolded.
     open(&driver, &server, "#/events?per_page=200");
+    driver.wait_for(
+        "the page of 200",
+        "return document.querySelectorAll('#events tbody tr').length === 200;",
+    );
     let group = driver.wait_for(
         "a folded command",
         "const g = document.querySelector('#events tbody tr.group'); if (!g) return null; const kids = Array.from(document.querySelectorAll('#events tbody tr.child')).filter(r => r.dataset.group === g.dataset.group); return [g.dataset.group, kids.length, kids.every(k => k.hidden), g.nextElementSibling === kids[0]];",

@@ -43,7 +43,8 @@
       g.appendChild(svg("rect", { class: "events", x: i * W + 1, y: 10 + H - h, width: W - 2, height: h }));
       const dh = (d.deploys / max) * H;
       if (d.deploys) g.appendChild(svg("rect", { class: "deploys", x: i * W + 1, y: 10 + H - dh, width: W - 2, height: Math.max(dh, 1.5) }));
-      if (d.failed) g.appendChild(svg("circle", { class: "failed-mark", cx: i * W + W / 2, cy: Math.max(5, 10 + H - h - 5), r: 3.5 }));
+      // A bar, not a dot: the chart stretches to the width of the page.
+      if (d.failed) g.appendChild(svg("rect", { class: "failed-mark", x: i * W + 1, y: Math.max(0, 10 + H - h - 7), width: W - 2, height: 5 }));
       s.appendChild(g);
     });
     const legend = el("p", "legend");

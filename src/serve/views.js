@@ -17,14 +17,14 @@
   let reloadTimer = null;
 
   // The command a group of events came from: the command line one of them records, else the
-  // message of the oldest.
+  // message of the newest (how it ended: "source deploy finished").
   function commandOf(members) {
     for (const m of members) {
       const meta = m.meta || {};
       const c = meta.command || meta.triggered_by_command;
       if (typeof c === "string" && c) return c;
     }
-    return members[members.length - 1].message;
+    return members[0].message;
   }
 
   function row(ev) {

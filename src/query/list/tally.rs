@@ -6,7 +6,7 @@
 //! not-yet-indexed tail counted from its rows: the same two halves, cut at the same high-water
 //! mark, as [`super::count_matches`], so a tally always adds up to the total of `/api/events`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use tantivy::collector::{Collector, SegmentCollector};
@@ -228,7 +228,9 @@ struct SegmentTally {
     deploy: Option<u64>,
     finish: Option<u64>,
     success: Option<u64>,
-    days: HashMap<i64, DayCount>,
+    /// Per day, in the order met: documents come mostly in time order, so the day of a
+    /// document is nearly always the last one (no hashing per document).
+    days: Vec<(i64, DayCount)>,
 }
 
 impl Collector for TallyCollector {
@@ -257,7 +259,7 @@ impl Collector for TallyCollector {
             status,
             action: action.map(|c| c.ords().clone()),
             finish,
-            days: HashMap::new(),
+            days: Vec::new(),
         })
     }
 
@@ -283,7 +285,14 @@ impl SegmentCollector for SegmentTally {
         self.actor.count(doc);
         self.status.count(doc);
         let day = day_of(self.ts.first(doc).unwrap_or(0));
-        let d = self.days.entry(day).or_default();
+        let at = match self.days.iter().rposition(|(d, _)| *d == day) {
+            Some(i) => i,
+            None => {
+                self.days.push((day, DayCount::default()));
+                self.days.len() - 1
+            }
+        };
+        let d = &mut self.days[at].1;
         d.events += 1;
         let is = |want: Option<u64>, got: Option<u64>| want.is_some() && want == got;
         let action = self.action.as_ref().and_then(|c| c.first(doc));
@@ -301,7 +310,16 @@ impl SegmentCollector for SegmentTally {
             categories: self.category.into_map(),
             actors: self.actor.into_map(),
             statuses: self.status.into_map(),
-            days: self.days.into_iter().collect(),
+            days: self
+                .days
+                .into_iter()
+                .fold(BTreeMap::new(), |mut m, (day, c)| {
+                    let d: &mut DayCount = m.entry(day).or_default();
+                    d.events += c.events;
+                    d.deploys += c.deploys;
+                    d.failed += c.failed;
+                    m
+                }),
         }
     }
 }
