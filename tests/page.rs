@@ -14,13 +14,13 @@ use crate::util::{self, TestEnv};
 /// The demo history with some deploys failed (no release number, as the writer gives them).
 fn fixture() -> TestEnv {
     let env = TestEnv::new();
-    let mut out = Vec::new();
-    let mut n = 0;
-    for line in String::from_utf8(util::demo_jsonl(1500, 20))
+    let mut events: Vec<Value> = String::from_utf8(util::demo_jsonl(1500, 20))
         .unwrap()
         .lines()
-    {
-        let mut e: Value = serde_json::from_str(line).unwrap();
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut n = 0;
+    for e in &mut events {
         if e["category"] == "deploy" && e["action"] == "finish" {
             n += 1;
             if n % 6 == 0 {
@@ -30,6 +30,16 @@ fn fixture() -> TestEnv {
                 e["meta"].as_object_mut().unwrap().remove("release");
             }
         }
+    }
+    // Markup in the data stays text: the newest command says so.
+    let last = events
+        .iter_mut()
+        .rev()
+        .find(|e| e["category"] == "command" && e["correlation_id"].is_null())
+        .unwrap();
+    last["message"] = json!("dokku run <img src=x id=pwned>");
+    let mut out = Vec::new();
+    for e in &events {
         out.extend_from_slice(e.to_string().as_bytes());
         out.push(b'\n');
     }
@@ -296,6 +306,11 @@ fn browser_page_facets_filter_the_list_and_commands_fold() {
     );
     assert!(time[0].as_str().unwrap().ends_with(" ago"), "{time}");
     assert!(time[1].as_str().unwrap().ends_with(" UTC"), "{time}");
+    // Markup in the data is shown as text, never parsed.
+    let markup = driver.script(
+        "return [document.getElementById('pwned') === null, Array.from(document.querySelectorAll('#events td.message')).some(td => td.textContent.includes('<img src=x id=pwned>'))];",
+    );
+    assert_eq!(markup, json!([true, true]));
     // Nothing was fetched from another origin.
     let foreign = driver.script(
         "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith(location.origin + '/'));",

@@ -104,7 +104,8 @@
     const q = h.indexOf("?");
     const path = q === -1 ? h : h.slice(0, q);
     const params = new URLSearchParams(q === -1 ? "" : h.slice(q + 1));
-    const parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);
+    const decode = (p) => { try { return decodeURIComponent(p); } catch (e) { return p; } };
+    const parts = path.split("/").filter((p) => p !== "").map(decode);
     if (parts[0] === "apps" && parts[1]) {
       return { view: "app", app: parts[1], tab: parts[2] === "releases" ? "releases" : "timeline",
         release: parts[2] === "releases" && parts[3] ? parts[3] : null, params: params };
