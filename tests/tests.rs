@@ -25,6 +25,7 @@ mod hostile_input;
 mod import_sqlite;
 mod load;
 mod maintenance;
+mod page;
 mod prune;
 mod queries;
 mod redact_props;

@@ -68,12 +68,21 @@ pub fn route(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
             health(shared)
         }
         _ => {
+            if let Some(script) = super::facets::script(path) {
+                return Ok(script);
+            }
             if !path.starts_with("/api/") {
                 return Err(not_found(path));
             }
             shared.authorize(req)?;
             if path == "/api/events" {
                 return events(shared, req);
+            }
+            if path == "/api/facets" {
+                return super::facets::facets(shared, req);
+            }
+            if path == "/api/activity" {
+                return super::facets::activity(shared, req);
             }
             match path.strip_prefix("/api/events/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => {

@@ -14,6 +14,7 @@
 //! - [`conn`]: one connection: head deadline, checks, hand-off to the workers
 //! - [`guard`]: the Host/Origin rules (DNS rebinding) and the per-peer cap
 //! - [`api`]: routes, parameters → [`crate::query::list::ListQuery`]
+//! - [`facets`]: `/api/facets` and `/api/activity` (counts over the index)
 //! - [`stream`]: `GET /api/events/stream`
 //! - [`token`]: the bearer token file
 //! - [`cache`]: decoded sealed segments for the events of a page
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod cache;
 pub mod conn;
+pub mod facets;
 pub mod guard;
 pub mod http;
 pub mod stream;

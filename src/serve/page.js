@@ -1,23 +1,18 @@
-// The dokku-audit page: filters → GET /api/events, a detail view (GET /api/events/{id}) with
-// before → after changes, and live updates from GET /api/events/stream (read with fetch, so that
-// it carries the Authorization header as every other request does).
+// The dokku-audit page, core (served as /app.js): the token, API calls, times, the hash router,
+// keyboard navigation and live updates. The views are in /views.js (events list, facets,
+// detail) and /appview.js (app page, releases, activity chart); they register on `DA.views`.
 // Every text from an event goes through textContent: nothing is ever parsed as HTML.
 // The token lives in this tab only (sessionStorage), never in a cookie: a browser sends a cookie
 // to every port of the host, so any other local service would receive it.
 "use strict";
 (function () {
-  const $ = (id) => document.getElementById(id);
-  const FILTERS = ["app", "category", "action", "actor", "status", "classification", "q", "since", "until", "per_page"];
-  const COLUMNS = ["id", "ts", "app", "actor_label", "category", "action", "classification", "status", "message"];
+  const DA = (window.DA = { views: {} });
+  const $ = (DA.$ = (id) => document.getElementById(id));
   let token = sessionStorage.getItem("dokku_audit_token") || "";
-  let page = 1;
-  let pages = 0;
-  let selected = null;
   let live = null; // the AbortController of the open stream
   let liveRetry = null;
   let lastEventId = null;
-  let reloadTimer = null;
-  let fresh = new Set();
+  DA.fresh = new Set();
 
   function setToken(t) {
     token = t.trim();
@@ -29,131 +24,162 @@
   document.cookie = "dokku_audit_token=; path=/api; max-age=0; SameSite=Strict";
 
   // A token handed over in the fragment (#token=…) never reaches a server or a log.
-  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
-  if (m) {
+  function takeToken() {
+    const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
+    if (!m) return false;
     setToken(decodeURIComponent(m[1]));
     history.replaceState(null, "", location.pathname + location.search);
+    return true;
   }
+  takeToken();
 
-  function showError(text) {
+  DA.showError = function (text) {
     $("error").textContent = text;
     $("error").hidden = !text;
-  }
+  };
 
-  async function api(path) {
+  // GET a JSON resource; an error carries the HTTP status.
+  DA.api = async function (path) {
     const headers = token ? { Authorization: "Bearer " + token } : {};
     const resp = await fetch(path, { headers: headers, cache: "no-store" });
     let body = null;
     try { body = await resp.json(); } catch (e) { body = null; }
-    if (resp.status === 401) {
-      $("auth").hidden = false;
-      throw new Error((body && body.error && body.error.message) || "unauthorised");
-    }
+    if (resp.status === 401) $("auth").hidden = false;
     if (!resp.ok) {
-      throw new Error((body && body.error && body.error.message) || ("HTTP " + resp.status));
+      const err = new Error((body && body.error && body.error.message) || ("HTTP " + resp.status));
+      err.status = resp.status;
+      throw err;
     }
     $("auth").hidden = true;
     return body;
-  }
+  };
 
-  function params() {
-    const p = new URLSearchParams();
-    for (const name of FILTERS) {
-      const v = $("f-" + name).value.trim();
-      if (v !== "") p.set(name, v);
+  // An element with a class and a text (never HTML).
+  DA.el = function (tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  };
+
+  DA.link = function (href, text, cls) {
+    const a = DA.el("a", cls, text);
+    a.href = href;
+    return a;
+  };
+
+  // Times: "3 min ago", the exact UTC time on hover.
+  DA.exact = function (ts) {
+    const d = new Date(ts);
+    return isNaN(d) ? String(ts) : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  };
+  DA.rel = function (ts) {
+    const t = Date.parse(ts);
+    if (isNaN(t)) return String(ts);
+    let s = Math.round((Date.now() - t) / 1000);
+    const future = s < 0;
+    s = Math.abs(s);
+    let text;
+    if (s < 45) text = s + " s";
+    else if (s < 45 * 60) text = Math.round(s / 60) + " min";
+    else if (s < 36 * 3600) text = Math.round(s / 3600) + " h";
+    else if (s < 45 * 86400) text = Math.round(s / 86400) + " days";
+    else if (s < 365 * 86400) text = Math.round(s / (30 * 86400)) + " months";
+    else text = Math.round(s / (365 * 86400)) + " years";
+    return future ? "in " + text : text + " ago";
+  };
+  DA.time = function (ts, tag) {
+    const e = DA.el(tag || "span", "time", DA.rel(ts));
+    e.title = DA.exact(ts);
+    e.dataset.ts = ts;
+    return e;
+  };
+  setInterval(() => {
+    for (const e of document.querySelectorAll("[data-ts]")) e.textContent = DA.rel(e.dataset.ts);
+  }, 30000);
+
+  // Routes: #/events?filters, #/events/ID, #/apps/NAME, #/apps/NAME/releases[/V].
+  DA.parseRoute = function (hash) {
+    const h = (hash || "").replace(/^#/, "");
+    const q = h.indexOf("?");
+    const path = q === -1 ? h : h.slice(0, q);
+    const params = new URLSearchParams(q === -1 ? "" : h.slice(q + 1));
+    const decode = (p) => { try { return decodeURIComponent(p); } catch (e) { return p; } };
+    const parts = path.split("/").filter((p) => p !== "").map(decode);
+    if (parts[0] === "apps" && parts[1]) {
+      return { view: "app", app: parts[1], tab: parts[2] === "releases" ? "releases" : "timeline",
+        release: parts[2] === "releases" && parts[3] ? parts[3] : null, params: params };
     }
-    p.set("page", String(page));
-    return p;
-  }
+    if (parts[0] === "events" && parts[1]) return { view: "events", event: parts[1], params: null };
+    return { view: "events", event: null, params: params };
+  };
 
-  function cell(tr, text, cls) {
-    const td = document.createElement("td");
-    td.textContent = text === null || text === undefined || text === "" ? "-" : String(text);
-    if (cls) td.className = cls;
-    tr.appendChild(td);
-  }
+  DA.go = function (hash) {
+    if (location.hash === hash || (hash === "#/events" && location.hash === "")) DA.route();
+    else location.hash = hash;
+  };
 
-  async function load() {
-    let data;
-    try {
-      data = await api("/api/events?" + params().toString());
-    } catch (e) {
-      showError(e.message);
-      $("summary").textContent = "";
+  DA.route = function () {
+    if (takeToken()) stopLive();
+    const r = DA.parseRoute(location.hash);
+    DA.current = r;
+    for (const v of document.querySelectorAll("main .view")) v.hidden = v.id !== r.view + "-view";
+    DA.showError("");
+    const crumbs = $("crumbs");
+    crumbs.replaceChildren(DA.link(DA.views.events ? DA.views.events.listHash() : "#/events", "events"));
+    if (r.view === "app") {
+      crumbs.append(" / ", DA.link("#/apps/" + encodeURIComponent(r.app), r.app));
+      if (r.tab === "releases") crumbs.append(" / ", DA.link("#/apps/" + encodeURIComponent(r.app) + "/releases", "releases"));
+    }
+    const view = DA.views[r.view];
+    if (view) view.show(r);
+    if (r.view !== "events" || !r.event) $("detail").hidden = true;
+  };
+
+  // Keyboard: j/k or arrows move in the table of the view, Enter opens, x folds, Esc closes,
+  // / focuses the search.
+  function navRows() {
+    const view = document.querySelector("main .view:not([hidden])");
+    if (!view) return [];
+    return Array.from(view.querySelectorAll("table.nav tbody tr")).filter((r) => !r.hidden && r.offsetParent !== null);
+  }
+  DA.moveCursor = function (delta) {
+    const rows = navRows();
+    if (!rows.length) return;
+    let i = rows.findIndex((r) => r.classList.contains("cursor"));
+    for (const r of rows) r.classList.remove("cursor");
+    i = i === -1 ? (delta > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, i + delta));
+    rows[i].classList.add("cursor");
+    rows[i].scrollIntoView({ block: "nearest" });
+  };
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    const typing = t && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA");
+    if (e.key === "Escape") {
+      if (typing) { t.blur(); return; }
+      if (DA.views.events && !$("detail").hidden) DA.views.events.close();
+      else if (DA.current && DA.current.view === "app" && DA.current.release) {
+        DA.go("#/apps/" + encodeURIComponent(DA.current.app) + "/releases");
+      }
       return;
     }
-    showError("");
-    pages = data.pages;
-    const body = $("events").tBodies[0];
-    body.replaceChildren();
-    for (const ev of data.events) {
-      const tr = document.createElement("tr");
-      tr.dataset.id = ev.id;
-      for (const c of COLUMNS) cell(tr, ev[c], c === "message" ? "message" : "");
-      if (fresh.has(ev.id)) tr.classList.add("new");
-      if (selected === ev.id) tr.classList.add("selected");
-      tr.addEventListener("click", () => detail(ev.id));
-      body.appendChild(tr);
+    if (typing) return;
+    if (e.key === "j" || e.key === "ArrowDown") { e.preventDefault(); DA.moveCursor(1); }
+    else if (e.key === "k" || e.key === "ArrowUp") { e.preventDefault(); DA.moveCursor(-1); }
+    else if (e.key === "Enter") {
+      const row = navRows().find((r) => r.classList.contains("cursor"));
+      if (row && row.dataset.href) { e.preventDefault(); DA.go(row.dataset.href); }
+    } else if (e.key === "x") {
+      const row = navRows().find((r) => r.classList.contains("cursor"));
+      const b = row && row.querySelector("button.fold");
+      if (b) b.click();
+    } else if (e.key === "/") {
+      e.preventDefault();
+      if (DA.current && DA.current.view !== "events") DA.go(DA.views.events.listHash());
+      $("f-q").focus();
     }
-    const first = (data.page - 1) * data.per_page;
-    $("summary").textContent = data.total === 0 ? "no matching events"
-      : data.total + " matching event" + (data.total === 1 ? "" : "s") +
-        (data.events.length ? " (showing " + (first + 1) + "–" + (first + data.events.length) + ")" : "");
-    $("pageinfo").textContent = pages ? "page " + data.page + " of " + pages : "";
-    $("prev").disabled = !data.prev;
-    $("next").disabled = !data.next;
-    startLive();
-  }
-
-  function reloadSoon() {
-    clearTimeout(reloadTimer);
-    reloadTimer = setTimeout(load, 250);
-  }
-
-  async function detail(id) {
-    selected = id;
-    for (const tr of $("events").tBodies[0].rows) {
-      tr.classList.toggle("selected", Number(tr.dataset.id) === id);
-    }
-    let data;
-    try {
-      data = await api("/api/events/" + encodeURIComponent(id));
-    } catch (e) {
-      showError(e.message);
-      return;
-    }
-    const ev = data.event;
-    $("d-id").textContent = "#" + ev.id;
-    const dl = $("d-fields");
-    dl.replaceChildren();
-    for (const [k, v] of Object.entries(ev)) {
-      if (k === "meta") continue;
-      const dt = document.createElement("dt");
-      dt.textContent = k;
-      const dd = document.createElement("dd");
-      dd.textContent = v === null ? "-" : String(v);
-      dl.append(dt, dd);
-    }
-    const ul = $("d-changes");
-    ul.replaceChildren();
-    for (const c of data.changes) {
-      const li = document.createElement("li");
-      const label = document.createElement("strong");
-      label.textContent = c.field + ": ";
-      const before = document.createElement("span");
-      before.className = "before";
-      before.textContent = c.before === null || c.before === "" ? "-" : c.before;
-      const after = document.createElement("span");
-      after.className = "after";
-      after.textContent = c.after === null || c.after === "" ? "-" : c.after;
-      li.append(label, before, document.createTextNode(" → "), after);
-      ul.appendChild(li);
-    }
-    $("d-changes-title").hidden = data.changes.length === 0;
-    ul.hidden = data.changes.length === 0;
-    $("d-meta").textContent = JSON.stringify(ev.meta, null, 2);
-    $("detail").hidden = false;
-  }
+  });
 
   function setLive(on) {
     $("live").textContent = on ? "live" : "live: reconnecting";
@@ -170,9 +196,8 @@
     }
     if (id !== null) lastEventId = id;
     if (!data.length) return;
-    try { fresh.add(JSON.parse(data.join("\n")).id); } catch (e) { return; }
-    // Only the first page changes when an event arrives (newest first).
-    if (page === 1) reloadSoon();
+    try { DA.fresh.add(JSON.parse(data.join("\n")).id); } catch (e) { return; }
+    for (const v of Object.values(DA.views)) if (v.onLive) v.onLive();
   }
 
   async function readStream(ctl) {
@@ -200,7 +225,7 @@
     }
   }
 
-  function startLive() {
+  DA.startLive = function () {
     if (live) return;
     clearTimeout(liveRetry);
     const ctl = new AbortController();
@@ -209,9 +234,9 @@
       if (live !== ctl) return; // stopped or replaced
       live = null;
       setLive(false);
-      if (retry) liveRetry = setTimeout(startLive, 2000);
+      if (retry) liveRetry = setTimeout(DA.startLive, 2000);
     });
-  }
+  };
 
   function stopLive() {
     const ctl = live;
@@ -220,22 +245,13 @@
     if (ctl) ctl.abort();
   }
 
-  $("filters").addEventListener("submit", (e) => {
-    e.preventDefault();
-    page = 1;
-    load();
-  });
-  $("filters").addEventListener("reset", () => {
-    setTimeout(() => { page = 1; load(); }, 0);
-  });
-  $("prev").addEventListener("click", () => { if (page > 1) { page--; load(); } });
-  $("next").addEventListener("click", () => { if (page < pages) { page++; load(); } });
-  $("d-close").addEventListener("click", () => { $("detail").hidden = true; selected = null; });
   $("auth-form").addEventListener("submit", (e) => {
     e.preventDefault();
     setToken($("token").value);
     stopLive();
-    load();
+    DA.route();
   });
-  load();
+  window.addEventListener("hashchange", DA.route);
+  // The views register in the scripts after this one (all deferred, run in order).
+  document.addEventListener("DOMContentLoaded", DA.route);
 })();

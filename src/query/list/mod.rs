@@ -18,6 +18,7 @@ use crate::store::Store;
 
 mod plan;
 mod search;
+pub mod tally;
 
 pub use plan::{build_query, check_query, check_text};
 use search::search_tail;
