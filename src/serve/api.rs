@@ -75,6 +75,9 @@ pub fn route(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
             if path == "/api/events" {
                 return events(shared, req);
             }
+            if let Some(rest) = path.strip_prefix("/api/apps/") {
+                return super::releases::route(shared, req, rest);
+            }
             match path.strip_prefix("/api/events/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => {
                     no_params(req)?;

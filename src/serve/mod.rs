@@ -23,6 +23,7 @@ pub mod cache;
 pub mod conn;
 pub mod guard;
 pub mod http;
+pub mod releases;
 pub mod stream;
 pub mod token;
 

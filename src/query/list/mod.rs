@@ -74,6 +74,8 @@ pub struct Row {
     pub actor_label: String,
     /// Message.
     pub message: String,
+    /// Release number (`meta.release`) of a release.
+    pub release: Option<u64>,
     /// (segment first id, offset), when it came from the index.
     pub location: Option<(u64, u64)>,
     /// The whole event, when it came from the tail.
@@ -96,6 +98,7 @@ impl Row {
             image_tag: e.image_tag.clone(),
             actor_label: e.actor_label.clone(),
             message: e.message.clone(),
+            release: index::release_number(e),
             location: None,
             event: Some(Box::new(e.clone())),
         }

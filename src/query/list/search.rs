@@ -99,6 +99,7 @@ pub(super) fn search(
             image_tag: read_str(&cols.image_tag, doc, &mut buf),
             actor_label: read_str(&cols.actor_label, doc, &mut buf).unwrap_or_default(),
             message: read_str(&cols.message, doc, &mut buf).unwrap_or_default(),
+            release: cols.release.as_ref().and_then(|c| c.first(doc)),
             location: Some((u(&cols.seg), u(&cols.off))),
             event: None,
         });
@@ -167,6 +168,7 @@ pub(super) struct SegmentColumns {
     image_tag: Option<tantivy::columnar::StrColumn>,
     actor_label: Option<tantivy::columnar::StrColumn>,
     message: Option<tantivy::columnar::StrColumn>,
+    release: Option<tantivy::columnar::Column<u64>>,
 }
 
 impl SegmentColumns {
@@ -188,6 +190,7 @@ impl SegmentColumns {
             image_tag: s("image_tag")?,
             actor_label: s("actor_label")?,
             message: s("message")?,
+            release: ff.column_opt("release")?,
         })
     }
 }
