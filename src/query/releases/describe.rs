@@ -287,5 +287,12 @@ mod tests {
             describe(&ev("success", None, None), None),
             "Release-only deploy"
         );
+        let mut renamed = ev("success", None, Some("cc21cd9bcc"));
+        renamed
+            .meta
+            .insert("caused_by".into(), "apps:rename".into());
+        assert_eq!(describe(&renamed, None), "Rename");
+        renamed.meta.insert("renamed_from".into(), "old".into());
+        assert_eq!(describe(&renamed, None), "Rename from old");
     }
 }

@@ -131,19 +131,13 @@ fn deploy_rows(
     data_dir: &std::path::Path,
     app: &str,
 ) -> Result<Vec<Row>, IndexError> {
-    let mut q = ListQuery {
+    let q = ListQuery {
         app: Some(app.to_string()),
         category: Some("deploy".into()),
         action: Some("finish".into()),
         ..Default::default()
     };
-    // Ask for exactly as many as there are (a collector sized by the limit).
-    let n = list::count_matches(store, data_dir, &q)?;
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    q.limit = usize::try_from(n).unwrap_or(usize::MAX);
-    Ok(list::run(store, data_dir, &q)?.0)
+    list::run_lean(store, data_dir, &q)
 }
 
 fn is_release(r: &Row) -> bool {
@@ -235,7 +229,13 @@ fn enrich(
     let needy: Vec<i64> = events
         .iter()
         .filter(|e| e.status == "success" && e.correlation_id.is_some())
-        .filter(|e| caused_by_rename(e) || !e.meta.contains_key("triggered_by_command"))
+        // A source deploy is described by its revision or image: only a release-only deploy
+        // needs its command.
+        .filter(|e| {
+            caused_by_rename(e)
+                || (!e.meta.contains_key("triggered_by_command")
+                    && e.classification.as_deref() == Some("release_only"))
+        })
         .map(|e| crate::index::epoch(&e.ts))
         .collect();
     let (Some(lo), Some(hi)) = (needy.iter().min(), needy.iter().max()) else {
@@ -249,7 +249,7 @@ fn enrich(
             action: Some(action.into()),
             since: Some(lo - 3_600),
             until: Some(*hi),
-            limit: 500,
+            limit: 200,
             ..Default::default()
         };
         let (rows, _) = list::run(store, data_dir, &q)?;
