@@ -257,7 +257,7 @@ pub(super) fn search_tail(
 /// classification, source type, revision, image tag, release number and location; the other
 /// fields empty. The string columns are read in bulk per segment (each distinct value decoded
 /// once, in dictionary order), so tens of thousands of rows cost milliseconds, not the
-/// dictionary lookup per cell of [`search`].
+/// dictionary lookup per cell of [`search()`].
 pub(super) fn search_lean(
     searcher: &Searcher,
     index: &Index,
