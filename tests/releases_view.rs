@@ -407,3 +407,35 @@ fn the_api_serves_the_same_releases() {
     let anon = util::serve::get_with(server.port, "/api/apps/web/releases", &[]);
     assert_eq!(anon.status, 401);
 }
+
+/// The old SQLite plugin's deploys become releases as they are imported: numbered per app in
+/// time order, failures without a number; the view is the same after a new index.
+#[test]
+fn an_imported_sqlite_history_has_releases() {
+    if !crate::import_sqlite::have_sqlite() {
+        eprintln!("SKIPPED: sqlite3 not installed");
+        return;
+    }
+    let env = util::TestEnv::new();
+    let db = crate::import_sqlite::build_db(env.tmp.path(), 200);
+    env.ok(&["import-sqlite", db.to_str().unwrap()]);
+    let list = |env: &util::TestEnv| -> Value {
+        serde_json::from_str(&env.ok(&["releases", "api", "--limit", "1000", "--format", "json"]))
+            .unwrap()
+    };
+    let before = list(&env);
+    let releases = before["releases"].as_array().unwrap();
+    let versions: Vec<u64> = releases
+        .iter()
+        .filter_map(|r| r["version"].as_u64())
+        .collect();
+    let n = versions.len() as u64;
+    assert!(n >= 5, "{before:#}");
+    assert_eq!(versions, (1..=n).rev().collect::<Vec<_>>());
+    assert!(releases
+        .iter()
+        .any(|r| r["status"] == "failed" && r["version"].is_null()));
+    assert_eq!(releases[0]["current"], true);
+    std::fs::remove_dir_all(env.data.join("index")).unwrap();
+    assert_eq!(list(&env), before);
+}
