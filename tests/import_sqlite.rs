@@ -37,7 +37,7 @@ CREATE INDEX idx_events_deploy ON events(ts DESC) WHERE category = 'deploy';
 INSERT INTO meta (key, value) VALUES ('plugin_version', '0.1.0'), ('db_initialized_at', '2026-03-01T00:00:00Z');
 ";
 
-fn have_sqlite() -> bool {
+pub(crate) fn have_sqlite() -> bool {
     Command::new("sqlite3").arg("-version").output().is_ok()
 }
 
@@ -50,7 +50,7 @@ fn opt(s: Option<&str>) -> String {
 }
 
 /// `n` rows cycling through every kind of oddity.
-fn build_db(dir: &Path, n: usize) -> PathBuf {
+pub(crate) fn build_db(dir: &Path, n: usize) -> PathBuf {
     let db = dir.join("audit.db");
     let mut sql = String::from(SCHEMA);
     sql.push_str("BEGIN;\n");

@@ -30,6 +30,7 @@ mod prune;
 mod queries;
 mod redact_props;
 mod releases;
+mod releases_view;
 mod replay;
 mod resource_faults;
 mod security;

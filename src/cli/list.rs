@@ -108,7 +108,7 @@ pub struct SearchArgs {
     out: OutputArgs,
 }
 
-fn limit(v: &Option<String>, default: usize) -> Result<usize, CliError> {
+pub(super) fn limit(v: &Option<String>, default: usize) -> Result<usize, CliError> {
     match v {
         None => Ok(default),
         Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
@@ -118,7 +118,7 @@ fn limit(v: &Option<String>, default: usize) -> Result<usize, CliError> {
     }
 }
 
-fn epoch(ctx: &Context, v: &Option<String>) -> Result<Option<i64>, CliError> {
+pub(super) fn epoch(ctx: &Context, v: &Option<String>) -> Result<Option<i64>, CliError> {
     v.as_deref()
         .map(|s| {
             crate::timefmt::parse_time_arg(s, ctx.clock.now())

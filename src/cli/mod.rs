@@ -14,6 +14,8 @@ mod lifecycle;
 mod list;
 mod migrate;
 mod prune;
+mod releases;
+mod releases_info;
 mod serve;
 mod settings_cmd;
 mod show;
@@ -74,6 +76,11 @@ pub enum Command {
     Recent(list::RecentArgs),
     /// Full-text search over message and meta.
     Search(list::SearchArgs),
+    /// One app's releases (numbered successful deploys) and failed deploys, newest first.
+    Releases(releases::ReleasesArgs),
+    /// One release in detail, and the command that deploys its code again.
+    #[command(name = "releases:info")]
+    ReleasesInfo(releases_info::ReleasesInfoArgs),
     /// Rebuild the search index from the segments.
     Reindex,
     /// Delete events older than DAYS (whole segments, boundary rewritten); dry run without --yes.
@@ -251,6 +258,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Timeline(a) => list::timeline(&ctx, a),
         Command::Recent(a) => list::recent(&ctx, a),
         Command::Search(a) => list::search(&ctx, a),
+        Command::Releases(a) => releases::run(&ctx, a),
+        Command::ReleasesInfo(a) => releases_info::run(&ctx, a),
         Command::Reindex => list::reindex(&ctx),
         Command::Prune(a) => prune::run(&ctx, a),
         Command::Vacuum => vacuum::run(&ctx),

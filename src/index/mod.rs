@@ -29,7 +29,9 @@ mod schema;
 pub use error::{IndexError, InvalidQuery};
 use mark::store_holds_mark;
 pub use mark::{high_water_mark, Mark, StaleMark, STALE_PREFIX};
-pub use schema::{document, epoch, schema, segment_id, Fields, UNSEARCHED_META_KEYS};
+pub use schema::{
+    document, epoch, release_number, schema, segment_id, Fields, UNSEARCHED_META_KEYS,
+};
 
 /// Index segments tolerated before small ones are merged.
 pub const MAX_SEGMENTS: usize = 8;

@@ -43,6 +43,8 @@ pub struct Fields {
     pub image_tag: Field,
     /// Full text: message and every meta value.
     pub text: Field,
+    /// The release number (`meta.release`) of a release event (indexed, fast).
+    pub release: Field,
 }
 
 /// The schema and its fields.
@@ -92,6 +94,12 @@ pub fn schema() -> (Schema, Fields) {
         rev: b.add_text_field("rev", shown.clone()),
         image_tag: b.add_text_field("image_tag", shown),
         text: b.add_text_field("text", text),
+        // Few documents have one (successful deploys): indexed too, so a release is found by
+        // its number without a column scan.
+        release: b.add_u64_field(
+            "release",
+            NumericOptions::default().set_indexed().set_fast(),
+        ),
     };
     (b.build(), fields)
 }
@@ -164,12 +172,22 @@ pub fn document(f: &Fields, e: &Event, seg: u64, off: u64) -> TantivyDocument {
     opt(f.source_type, &e.source_type);
     opt(f.rev, &e.rev);
     opt(f.image_tag, &e.image_tag);
+    if let Some(n) = release_number(e) {
+        d.add_u64(f.release, n);
+    }
     if let Some(name) = &e.actor_name {
         if *name != e.actor_label {
             d.add_text(f.actor, name);
         }
     }
     d
+}
+
+/// The release number an event carries (`meta.release`), if any.
+pub fn release_number(e: &Event) -> Option<u64> {
+    e.meta
+        .get(crate::store::releases::RELEASE_KEY)
+        .and_then(Value::as_u64)
 }
 
 /// The segment first id from a segment file name.

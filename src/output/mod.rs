@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod csv;
 pub mod list;
+pub mod releases;
 pub mod table;
 
 use std::io::{self, Write};

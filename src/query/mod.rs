@@ -3,6 +3,7 @@
 //! the start of the canonical event object), so a full export never runs a JSON parser.
 
 pub mod list;
+pub mod releases;
 
 use std::ops::ControlFlow;
 

@@ -84,6 +84,9 @@ pub fn route(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
             if path == "/api/activity" {
                 return super::facets::activity(shared, req);
             }
+            if let Some(rest) = path.strip_prefix("/api/apps/") {
+                return super::releases::route(shared, req, rest);
+            }
             match path.strip_prefix("/api/events/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => {
                     no_params(req)?;

@@ -25,6 +25,7 @@ pub mod conn;
 pub mod facets;
 pub mod guard;
 pub mod http;
+pub mod releases;
 pub mod stream;
 pub mod token;
 

@@ -75,6 +75,8 @@ pub struct Row {
     pub actor_label: String,
     /// Message.
     pub message: String,
+    /// Release number (`meta.release`) of a release.
+    pub release: Option<u64>,
     /// (segment first id, offset), when it came from the index.
     pub location: Option<(u64, u64)>,
     /// The whole event, when it came from the tail.
@@ -97,6 +99,7 @@ impl Row {
             image_tag: e.image_tag.clone(),
             actor_label: e.actor_label.clone(),
             message: e.message.clone(),
+            release: index::release_number(e),
             location: None,
             event: Some(Box::new(e.clone())),
         }
@@ -181,6 +184,51 @@ fn finish(
         rows.truncate(q.limit);
     }
     Ok((rows, answer))
+}
+
+/// Every match of a list query (its limit ignored), newest first, as lean rows (see
+/// `search_lean`: the fields the releases view needs, read in bulk), the committed index
+/// merged with the not-yet-indexed tail as in [`run`].
+pub fn run_lean(
+    store: &Store,
+    data_dir: &std::path::Path,
+    q: &ListQuery,
+) -> Result<Vec<Row>, IndexError> {
+    check_query(q)?;
+    store.check_readable()?;
+    let mut all = q.clone();
+    all.limit = usize::MAX;
+    let Some(index) = EventIndex::open_for_query(data_dir, store)? else {
+        return Ok(whole_tail(store, &all)?.0);
+    };
+    let lean = || -> Result<Vec<Row>, IndexError> {
+        let hwm = index::high_water_mark(&index.index);
+        let reader = index
+            .index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index.fault())?;
+        let mut rows = search::search_lean(
+            &reader.searcher(),
+            &index.index,
+            &index.fields,
+            &all,
+            &index.fault(),
+        )?;
+        let (tail, _) = search_tail(store, hwm, &all)?;
+        if !tail.is_empty() {
+            let known: std::collections::HashSet<u64> = rows.iter().map(|r| r.id).collect();
+            rows.extend(tail.into_iter().filter(|r| !known.contains(&r.id)));
+            rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+        }
+        Ok(rows)
+    };
+    match lean() {
+        // As in `run`: no reader on a read-only data dir.
+        Err(e) if e.is_read_only() => Ok(whole_tail(store, &all)?.0),
+        other => other,
+    }
 }
 
 /// One page of a list query, and how many events match in all.

@@ -99,6 +99,7 @@ pub(super) fn search(
             image_tag: read_str(&cols.image_tag, doc, &mut buf),
             actor_label: read_str(&cols.actor_label, doc, &mut buf).unwrap_or_default(),
             message: read_str(&cols.message, doc, &mut buf).unwrap_or_default(),
+            release: cols.release.as_ref().and_then(|c| c.first(doc)),
             location: Some((u(&cols.seg), u(&cols.off))),
             event: None,
         });
@@ -167,6 +168,7 @@ pub(super) struct SegmentColumns {
     image_tag: Option<tantivy::columnar::StrColumn>,
     actor_label: Option<tantivy::columnar::StrColumn>,
     message: Option<tantivy::columnar::StrColumn>,
+    release: Option<tantivy::columnar::Column<u64>>,
 }
 
 impl SegmentColumns {
@@ -188,6 +190,7 @@ impl SegmentColumns {
             image_tag: s("image_tag")?,
             actor_label: s("actor_label")?,
             message: s("message")?,
+            release: ff.column_opt("release")?,
         })
     }
 }
@@ -248,4 +251,102 @@ pub(super) fn search_tail(
         })
         .collect();
     Ok((rows, scanned))
+}
+
+/// Every match of `q` on one searcher (no limit), newest first, as lean rows: id, time, status,
+/// classification, source type, revision, image tag, release number and location; the other
+/// fields empty. The string columns are read in bulk per segment (each distinct value decoded
+/// once, in dictionary order), so tens of thousands of rows cost milliseconds, not the
+/// dictionary lookup per cell of [`search()`].
+pub(super) fn search_lean(
+    searcher: &Searcher,
+    index: &Index,
+    f: &Fields,
+    q: &ListQuery,
+    fault: &dyn Fn(tantivy::TantivyError) -> IndexError,
+) -> Result<Vec<Row>, IndexError> {
+    let query = build_query(index, f, q)?;
+    let hits = all_documents(searcher, query.as_ref()).map_err(fault)?;
+    let mut rows = Vec::with_capacity(hits.len());
+    let mut start = 0;
+    while start < hits.len() {
+        let ord = hits[start].segment_ord;
+        let end = hits[start..]
+            .iter()
+            .position(|a| a.segment_ord != ord)
+            .map_or(hits.len(), |n| start + n);
+        let docs: Vec<u32> = hits[start..end].iter().map(|a| a.doc_id).collect();
+        let cols = SegmentColumns::open(searcher.segment_reader(ord)).map_err(fault)?;
+        let bulk = |c: &Option<tantivy::columnar::StrColumn>| {
+            bulk_strs(c, &docs).map_err(|e| fault(tantivy::TantivyError::from(e)))
+        };
+        let status = bulk(&cols.status)?;
+        let classification = bulk(&cols.classification)?;
+        let source_type = bulk(&cols.source_type)?;
+        let rev = bulk(&cols.rev)?;
+        let image_tag = bulk(&cols.image_tag)?;
+        for (i, doc) in docs.iter().enumerate() {
+            let u = |c: &tantivy::columnar::Column<u64>| c.first(*doc).unwrap_or(0);
+            rows.push(Row {
+                id: u(&cols.id),
+                ts: cols.ts.first(*doc).unwrap_or(0),
+                status: status[i].clone().unwrap_or_default(),
+                classification: classification[i].clone(),
+                source_type: source_type[i].clone(),
+                rev: rev[i].clone(),
+                image_tag: image_tag[i].clone(),
+                release: cols.release.as_ref().and_then(|c| c.first(*doc)),
+                location: Some((u(&cols.seg), u(&cols.off))),
+                ..Default::default()
+            });
+        }
+        start = end;
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+    Ok(rows)
+}
+
+/// Every matching, live document, in one pass per index segment.
+fn all_documents(searcher: &Searcher, query: &dyn Query) -> tantivy::Result<Vec<DocAddress>> {
+    use tantivy::query::EnableScoring;
+    use tantivy::{DocSet, TERMINATED};
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut out = Vec::new();
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let alive = reader.alive_bitset();
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                out.push(DocAddress::new(ord as u32, doc));
+            }
+            doc = scorer.advance();
+        }
+    }
+    Ok(out)
+}
+
+/// The values of a string column for `docs`, each distinct term decoded once.
+fn bulk_strs(
+    col: &Option<tantivy::columnar::StrColumn>,
+    docs: &[u32],
+) -> std::io::Result<Vec<Option<String>>> {
+    let Some(col) = col else {
+        return Ok(vec![None; docs.len()]);
+    };
+    let ords: Vec<Option<u64>> = docs.iter().map(|d| col.ords().first(*d)).collect();
+    let mut uniq: Vec<u64> = ords.iter().flatten().copied().collect();
+    uniq.sort_unstable();
+    uniq.dedup();
+    let mut terms: Vec<String> = Vec::with_capacity(uniq.len());
+    col.dictionary().sorted_ords_to_term_cb(&uniq, |b| {
+        terms.push(String::from_utf8_lossy(b).into_owned())
+    })?;
+    Ok(ords
+        .iter()
+        .map(|o| {
+            o.and_then(|o| uniq.binary_search(&o).ok())
+                .and_then(|i| terms.get(i).cloned())
+        })
+        .collect())
 }
