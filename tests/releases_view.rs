@@ -52,8 +52,22 @@ impl Host {
             .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
             .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
             .env("DOKKU_AUDIT_DURABILITY", "relaxed");
-        if !ssh.is_empty() {
-            c.env("NAME", ssh);
+        // What Dokku exports to every trigger: over SSH, sshcommand's identity; for root on
+        // the host, `SSH_USER=root`, `NAME=default` and (Dokku re-runs itself through sudo)
+        // `SUDO_USER=root` (tests/fixtures/real-dokku/traces).
+        if ssh.is_empty() {
+            c.env("SSH_USER", "root")
+                .env("NAME", "default")
+                .env("SUDO_USER", "root");
+        } else {
+            c.env("SSH_USER", "dokku")
+                .env("NAME", ssh)
+                .env("SSH_NAME", ssh)
+                .env(
+                    "FINGERPRINT",
+                    "SHA256:ZP7aBxEny3vCGws+5W8rAa/oMS5QJQfAQ+mfgiPy8pI",
+                )
+                .env("SSH_CONNECTION", "127.0.0.1 45678 127.0.0.1 22");
         }
         let out = c.output().unwrap();
         assert!(out.status.success(), "{name}: {}", util::stderr(&out));
@@ -200,6 +214,19 @@ fn releases_list_numbers_descriptions_and_rollbacks() {
     assert_eq!(summary(&v), expected(), "{v:#}");
     let all = serde_json::to_string(&v).unwrap();
     assert!(!all.contains("s3cret"), "a config value leaked: {all}");
+    // Who: alice's pushes over SSH are her key; root's commands on the host are root, never
+    // the `default` key name Dokku passes outside SSH.
+    let actor = |n: u64| {
+        v["releases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["version"] == n)
+            .map(|r| r["actor"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(actor(1).as_deref(), Some("ssh-key:alice"), "{v:#}");
+    assert_eq!(actor(2).as_deref(), Some("unix-user:root"), "{v:#}");
+    assert_eq!(actor(5).as_deref(), Some("unix-user:root"), "{v:#}");
     // The table: not a terminal, so canonical times; the current release marked.
     let table = h.env.ok(&["releases", "web"]);
     if std::env::var_os("RELEASES_PRINT").is_some() {
