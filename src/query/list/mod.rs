@@ -157,12 +157,7 @@ fn finish(
     // The high-water mark first, then the reader: the reader sees at least that commit, and
     // anything newer it also sees is deduplicated below.
     let hwm = index::high_water_mark(&index.index);
-    let reader = index
-        .index
-        .reader_builder()
-        .reload_policy(tantivy::ReloadPolicy::Manual)
-        .try_into()
-        .map_err(index.fault())?;
+    let reader = manual_reader(index)?;
     let mut rows = search::search(
         &reader.searcher(),
         &index.index,
@@ -177,13 +172,54 @@ fn finish(
     };
     let (tail, scanned) = search_tail(store, hwm, q)?;
     answer.tail_scanned = scanned;
-    if !tail.is_empty() {
-        let known: std::collections::HashSet<u64> = rows.iter().map(|r| r.id).collect();
-        rows.extend(tail.into_iter().filter(|r| !known.contains(&r.id)));
-        rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
-        rows.truncate(q.limit);
-    }
+    merge_tail(&mut rows, tail);
+    rows.truncate(q.limit);
     Ok((rows, answer))
+}
+
+/// A reader that stays at the commit it opened (a query never reloads mid-answer).
+fn manual_reader(index: &EventIndex) -> Result<tantivy::IndexReader, IndexError> {
+    index
+        .index
+        .reader_builder()
+        .reload_policy(tantivy::ReloadPolicy::Manual)
+        .try_into()
+        .map_err(index.fault())
+}
+
+/// Adds the tail rows the index did not return (it may have committed some meanwhile), newest
+/// first.
+fn merge_tail(rows: &mut Vec<Row>, tail: Vec<Row>) {
+    if tail.is_empty() {
+        return;
+    }
+    let known: std::collections::HashSet<u64> = rows.iter().map(|r| r.id).collect();
+    rows.extend(tail.into_iter().filter(|r| !known.contains(&r.id)));
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+}
+
+/// `q` as a query over the committed documents up to `mark`: when no commit landed between
+/// reading the mark and opening the reader, the reader is at the mark and counts exactly up to
+/// it; otherwise cut at the mark by id (a column scan).
+fn up_to_mark(
+    index: &EventIndex,
+    q: &ListQuery,
+    mark: index::Mark,
+) -> Result<Box<dyn Query>, IndexError> {
+    let query = build_query(&index.index, &index.fields, q)?;
+    if index::high_water_mark(&index.index) == mark {
+        return Ok(query);
+    }
+    Ok(Box::new(BooleanQuery::new(vec![
+        (Occur::Must, query),
+        (
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Unbounded,
+                Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
+            )),
+        ),
+    ])))
 }
 
 /// Every match of a list query (its limit ignored), newest first, as lean rows (see
@@ -203,12 +239,7 @@ pub fn run_lean(
     };
     let lean = || -> Result<Vec<Row>, IndexError> {
         let hwm = index::high_water_mark(&index.index);
-        let reader = index
-            .index
-            .reader_builder()
-            .reload_policy(tantivy::ReloadPolicy::Manual)
-            .try_into()
-            .map_err(index.fault())?;
+        let reader = manual_reader(&index)?;
         let mut rows = search::search_lean(
             &reader.searcher(),
             &index.index,
@@ -217,11 +248,7 @@ pub fn run_lean(
             &index.fault(),
         )?;
         let (tail, _) = search_tail(store, hwm, &all)?;
-        if !tail.is_empty() {
-            let known: std::collections::HashSet<u64> = rows.iter().map(|r| r.id).collect();
-            rows.extend(tail.into_iter().filter(|r| !known.contains(&r.id)));
-            rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
-        }
+        merge_tail(&mut rows, tail);
         Ok(rows)
     };
     match lean() {
@@ -285,29 +312,8 @@ pub fn count_matches(
 /// How many committed documents match, up to the index's high-water mark (returned too).
 fn count_indexed(index: &EventIndex, q: &ListQuery) -> Result<(u64, index::Mark), IndexError> {
     let mark = index::high_water_mark(&index.index);
-    let reader: tantivy::IndexReader = index
-        .index
-        .reader_builder()
-        .reload_policy(tantivy::ReloadPolicy::Manual)
-        .try_into()
-        .map_err(index.fault())?;
-    let query = build_query(&index.index, &index.fields, q)?;
-    // When no commit landed between the mark and the reader, the reader is at the mark and
-    // counts exactly up to it; otherwise cut at the mark by id (a column scan).
-    let query: Box<dyn Query> = if index::high_water_mark(&index.index) == mark {
-        query
-    } else {
-        Box::new(BooleanQuery::new(vec![
-            (Occur::Must, query),
-            (
-                Occur::Must,
-                Box::new(RangeQuery::new(
-                    Bound::Unbounded,
-                    Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
-                )),
-            ),
-        ]))
-    };
+    let reader = manual_reader(index)?;
+    let query = up_to_mark(index, q, mark)?;
     let n = reader
         .searcher()
         .search(&query, &tantivy::collector::Count)

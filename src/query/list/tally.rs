@@ -7,12 +7,11 @@
 //! mark, as [`super::count_matches`], so a tally always adds up to the total of `/api/events`.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
+
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use super::*;
 
@@ -138,28 +137,8 @@ pub fn tally(
 
 fn tally_indexed(index: &EventIndex, q: &ListQuery) -> Result<(Tally, index::Mark), IndexError> {
     let mark = index::high_water_mark(&index.index);
-    let reader: tantivy::IndexReader = index
-        .index
-        .reader_builder()
-        .reload_policy(tantivy::ReloadPolicy::Manual)
-        .try_into()
-        .map_err(index.fault())?;
-    let query = build_query(&index.index, &index.fields, q)?;
-    // As in `count_indexed`: cut at the mark by id when a commit landed meanwhile.
-    let query: Box<dyn Query> = if index::high_water_mark(&index.index) == mark {
-        query
-    } else {
-        Box::new(BooleanQuery::new(vec![
-            (Occur::Must, query),
-            (
-                Occur::Must,
-                Box::new(RangeQuery::new(
-                    Bound::Unbounded,
-                    Bound::Included(Term::from_field_u64(index.fields.id, mark.hwm)),
-                )),
-            ),
-        ]))
-    };
+    let reader = manual_reader(index)?;
+    let query = up_to_mark(index, q, mark)?;
     let t = reader
         .searcher()
         .search(&query, &TallyCollector)
