@@ -2,9 +2,6 @@
 //! key changes judged by key names only, domains before/after from Dokku's VHOST file, the
 //! previous revision and image on a deploy, and `show` printing them as `before → after`.
 
-use std::path::Path;
-use std::process::Command;
-
 use crate::util;
 use serde_json::Value;
 
@@ -22,24 +19,16 @@ impl Host {
     }
 
     fn trigger(&self, name: &str, args: &[&str]) {
-        let mut c = Command::new(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("plugin")
-                .join(name),
-        );
-        c.args(args);
-        util::scrub_env(&mut c);
-        c.env("DOKKU_AUDIT_BIN", util::bin())
-            .env("DOKKU_AUDIT_DATA_DIR", &self.env.data)
-            .env("DOKKU_ROOT", &self.root)
-            .env("DOKKU_PID", "4242")
-            .env("DOKKU_AUDIT_NOW", "2026-04-08T20:00:00Z")
-            .env("DOKKU_AUDIT_SUDO_USER", "")
-            .env("DOKKU_AUDIT_LOCAL_USER", "")
-            .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
-            .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
-            .env("DOKKU_AUDIT_DURABILITY", "relaxed");
-        let out = c.output().unwrap();
+        let out = util::plugin_trigger(
+            name,
+            args,
+            &self.env.data,
+            &self.root,
+            "4242",
+            "2026-04-08T20:00:00Z",
+        )
+        .output()
+        .unwrap();
         assert!(
             out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
             "{name}: {}",

@@ -4,9 +4,6 @@
 //! not after retention or prune removed the releases, not after a restore of an older backup,
 //! not after the app is destroyed and created again.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::util;
@@ -26,24 +23,16 @@ impl Host {
 
     /// Runs a trigger the way Dokku does, as one `dokku` command (its own DOKKU_PID), at `now`.
     fn trigger(&self, now: &str, name: &str, args: &[&str]) {
-        let mut c = Command::new(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("plugin")
-                .join(name),
-        );
-        c.args(args);
-        util::scrub_env(&mut c);
-        c.env("DOKKU_AUDIT_BIN", util::bin())
-            .env("DOKKU_AUDIT_DATA_DIR", &self.env.data)
-            .env("DOKKU_ROOT", self.env.tmp.path().join("home"))
-            .env("DOKKU_PID", self.pid.get().to_string())
-            .env("DOKKU_AUDIT_NOW", now)
-            .env("DOKKU_AUDIT_SUDO_USER", "")
-            .env("DOKKU_AUDIT_LOCAL_USER", "")
-            .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
-            .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
-            .env("DOKKU_AUDIT_DURABILITY", "relaxed");
-        let out = c.output().unwrap();
+        let out = util::plugin_trigger(
+            name,
+            args,
+            &self.env.data,
+            &self.env.tmp.path().join("home"),
+            &self.pid.get().to_string(),
+            now,
+        )
+        .output()
+        .unwrap();
         assert!(out.status.success(), "{name}: {}", util::stderr(&out));
     }
 
@@ -236,4 +225,39 @@ fn numbers_continue_when_an_app_is_destroyed_and_created_again() {
         "2222222222222222222222222222222222222222",
     );
     assert_eq!(h.releases_of("web"), vec![1, 2]);
+}
+
+#[test]
+fn counters_that_are_behind_with_a_bad_offset_are_caught_up_from_the_segment() {
+    let h = Host::new();
+    h.push("2026-04-01T10:00:00Z", "web", "1111111111111111111111111111111111111111");
+    let v1 = h
+        .env
+        .export_events()
+        .into_iter()
+        .find(|e| e["meta"]["release"] == 1)
+        .expect("v1")["id"]
+        .as_u64()
+        .unwrap();
+    h.redeploy("2026-04-01T11:00:00Z", "web");
+    // Counters from just after v1 that point past the end of the active segment (a file
+    // replaced by hand): v2 is only in the segment, and must still count.
+    let active = h.env.active_segment().expect("an active segment");
+    let first: u64 = active
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".jsonl")
+        .parse()
+        .unwrap();
+    std::fs::write(
+        h.env.data.join("releases.json"),
+        format!(
+            r#"{{"through":{v1},"apps":{{"web":1}},"resume":{{"segment":{first},"offset":999999999}}}}"#
+        ),
+    )
+    .unwrap();
+    h.redeploy("2026-04-01T12:00:00Z", "web");
+    assert_eq!(h.releases_of("web"), vec![1, 2, 3]);
 }

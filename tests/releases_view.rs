@@ -5,9 +5,6 @@
 //! rollbacks and the redeploy command — unchanged after vacuum, backup/restore, losing
 //! `state/` and `releases.json`, and a new index.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::util;
@@ -35,23 +32,14 @@ impl Host {
     /// One trigger of the current `dokku` command (its DOKKU_PID), as user `ssh` (`alice`:
     /// an SSH key; empty: root on the host).
     fn trigger(&self, now: &str, ssh: &str, name: &str, args: &[&str]) {
-        let mut c = Command::new(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("plugin")
-                .join(name),
+        let mut c = util::plugin_trigger(
+            name,
+            args,
+            &self.env.data,
+            &self.env.tmp.path().join("home"),
+            &self.pid.get().to_string(),
+            now,
         );
-        c.args(args);
-        util::scrub_env(&mut c);
-        c.env("DOKKU_AUDIT_BIN", util::bin())
-            .env("DOKKU_AUDIT_DATA_DIR", &self.env.data)
-            .env("DOKKU_ROOT", self.env.tmp.path().join("home"))
-            .env("DOKKU_PID", self.pid.get().to_string())
-            .env("DOKKU_AUDIT_NOW", now)
-            .env("DOKKU_AUDIT_SUDO_USER", "")
-            .env("DOKKU_AUDIT_LOCAL_USER", "")
-            .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
-            .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
-            .env("DOKKU_AUDIT_DURABILITY", "relaxed");
         // What Dokku exports to every trigger: over SSH, sshcommand's identity; for root on
         // the host, `SSH_USER=root`, `NAME=default` and (Dokku re-runs itself through sudo)
         // `SUDO_USER=root` (tests/fixtures/real-dokku/traces).

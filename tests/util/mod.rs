@@ -8,6 +8,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+/// `plugin/<trigger> args…` the way Dokku runs it, for one `dokku` command (`pid` is its
+/// DOKKU_PID) at `now`: a scrubbed environment, this data dir and DOKKU_ROOT, the local identity
+/// probes off (the caller adds the identity Dokku would export), durability relaxed.
+pub fn plugin_trigger(
+    name: &str,
+    args: &[&str],
+    data: &Path,
+    dokku_root: &Path,
+    pid: &str,
+    now: &str,
+) -> Command {
+    let mut c = Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plugin")
+            .join(name),
+    );
+    c.args(args);
+    scrub_env(&mut c);
+    c.env("DOKKU_AUDIT_BIN", bin())
+        .env("DOKKU_AUDIT_DATA_DIR", data)
+        .env("DOKKU_ROOT", dokku_root)
+        .env("DOKKU_PID", pid)
+        .env("DOKKU_AUDIT_NOW", now)
+        .env("DOKKU_AUDIT_SUDO_USER", "")
+        .env("DOKKU_AUDIT_LOCAL_USER", "")
+        .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
+        .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
+        .env("DOKKU_AUDIT_DURABILITY", "relaxed");
+    c
+}
+
 /// The built binary.
 pub fn bin() -> PathBuf {
     // DOKKU_AUDIT_TEST_BIN runs the black-box tests against another build (e.g. the previous
