@@ -10,7 +10,6 @@ use crate::store::head::Tail;
 use crate::store::line::{encode_line, TAIL_LEN};
 use crate::store::releases::{Counters, RELEASES_THROUGH_KEY};
 use crate::store::segment::{self, file_name, PLAIN_SUFFIX};
-use crate::store::writer::ID_PLACEHOLDER;
 use crate::store::Store;
 
 /// Replaces the store's segments with the backup's, under the writer lock, and records `event`
@@ -127,12 +126,7 @@ pub(super) fn stage(
         .map_err(|source| StoreError::BadEvent { index: 1, source })?;
     event.id = 0;
     let json = event.to_json_bytes();
-    let rest = json
-        .strip_prefix(ID_PLACEHOLDER)
-        .ok_or_else(|| StoreError::Segment {
-            segment: "-".into(),
-            detail: "event JSON does not start with the id placeholder".into(),
-        })?;
+    let rest = crate::store::writer::after_placeholder(&json)?;
     let mut ev = format!("{{\"id\":{id},").into_bytes();
     ev.extend_from_slice(rest);
     let mut line = Vec::with_capacity(ev.len() + TAIL_LEN + 1);

@@ -74,6 +74,15 @@ pub struct Repair {
 /// The canonical JSON of an event whose id is not yet assigned starts with this.
 pub const ID_PLACEHOLDER: &[u8] = b"{\"id\":0,";
 
+/// The event JSON after its `{"id":0,` placeholder (where the writer puts the real id).
+pub(crate) fn after_placeholder(json: &[u8]) -> Result<&[u8]> {
+    json.strip_prefix(ID_PLACEHOLDER)
+        .ok_or_else(|| StoreError::Segment {
+            segment: "-".into(),
+            detail: "event JSON does not start with the id placeholder".into(),
+        })
+}
+
 /// Appends `events` (canonical event JSON with `"id":0`, see [`ID_PLACEHOLDER`]) as one batch:
 /// one lock, one write per segment touched, one fsync at the end.
 pub fn append_raw(
@@ -326,12 +335,7 @@ impl SegmentWriter<'_> {
     }
 
     fn push(&mut self, json: &[u8]) -> Result<()> {
-        let rest = json
-            .strip_prefix(ID_PLACEHOLDER)
-            .ok_or_else(|| StoreError::Segment {
-                segment: "-".into(),
-                detail: "event JSON does not start with the id placeholder".into(),
-            })?;
+        let rest = after_placeholder(json)?;
         let id = self.next_id;
         let day = day_of(rest);
         let line_len = json.len() + super::line::TAIL_LEN + 24;
