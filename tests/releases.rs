@@ -230,7 +230,11 @@ fn numbers_continue_when_an_app_is_destroyed_and_created_again() {
 #[test]
 fn counters_that_are_behind_with_a_bad_offset_are_caught_up_from_the_segment() {
     let h = Host::new();
-    h.push("2026-04-01T10:00:00Z", "web", "1111111111111111111111111111111111111111");
+    h.push(
+        "2026-04-01T10:00:00Z",
+        "web",
+        "1111111111111111111111111111111111111111",
+    );
     let v1 = h
         .env
         .export_events()
