@@ -96,6 +96,18 @@ pub const KEYS: &[Key] = &[
         help: "keep the plain copy of a sealed segment this long for log shippers",
     },
     Key {
+        name: "host_name",
+        env: "DOKKU_AUDIT_HOST_NAME",
+        default: "",
+        help: "host name stamped on every event recorded here (empty: the kernel's hostname)",
+    },
+    Key {
+        name: "host_id",
+        env: "DOKKU_AUDIT_HOST_ID",
+        default: "",
+        help: "32 hex digits stamped on every event recorded here (empty: hashed /etc/machine-id)",
+    },
+    Key {
         name: "seal_zstd_level",
         env: "DOKKU_AUDIT_SEAL_ZSTD_LEVEL",
         default: "7",
@@ -238,6 +250,7 @@ impl Settings {
         self.int("pending_deploy_expiry_seconds", 0, 365 * 86_400)?;
         self.int("hook_timeout_ms", 0, 60_000)?;
         self.int("deploy_metadata_max_bytes", 0, 1 << 20)?;
+        crate::event::host::HostIdentity::from_settings(self)?;
         Ok(())
     }
 

@@ -11,6 +11,10 @@ use std::process::{Command, Output, Stdio};
 use crate::util;
 use serde_json::{json, Value};
 
+/// The host identity every event of these tests must carry.
+const PARITY_HOST_NAME: &str = "parity-host";
+const PARITY_HOST_ID: &str = "0123456789abcdef0123456789abcdef";
+
 const CORR: &str = "aud_1712606520000_deadbeef";
 const BIN: &str = env!("CARGO_BIN_EXE_dokku-audit");
 
@@ -87,6 +91,8 @@ impl Host {
             .env("DOKKU_AUDIT_EFFECTIVE_USER", "")
             .env("DOKKU_AUDIT_PROCESS_TREE_USER", "")
             .env("DOKKU_AUDIT_DURABILITY", "relaxed")
+            .env("DOKKU_AUDIT_HOST_NAME", PARITY_HOST_NAME)
+            .env("DOKKU_AUDIT_HOST_ID", PARITY_HOST_ID)
             .env("DOKKU_ROOT", &self.home)
             .env("DOKKU_LIB_ROOT", &self.lib)
             .stdin(Stdio::null());
@@ -184,10 +190,22 @@ impl Host {
     }
 
     /// Every event, oldest first.
+    /// Every event, checked to carry this host's identity (issue 18), which is then taken out
+    /// so the reference's rows compare as they are.
     fn events(&self) -> Vec<Value> {
         self.raw_lines()
             .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .map(|l| {
+                let mut e: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                let meta = e["meta"].as_object_mut().expect("meta is an object");
+                assert_eq!(
+                    meta.remove("host_name"),
+                    Some(PARITY_HOST_NAME.into()),
+                    "{l}"
+                );
+                assert_eq!(meta.remove("host_id"), Some(PARITY_HOST_ID.into()), "{l}");
+                e
+            })
             .collect()
     }
 
@@ -492,10 +510,10 @@ fn seeded_flow_reproduces_reference_rows() {
         r#"{"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"},"release":1}"#
     );
 
-    // `show 4 --format json` is the reference's object.
+    // `show 4 --format json` is the reference's object, and this host's identity.
     let shown: Value = serde_json::from_str(&h.ok("23:00:00", &["show", "4", "--format", "json"]))
         .expect("show json");
-    let expected: Value = serde_json::from_str(r#"{"id":4,"ts":"2026-04-08T20:04:00Z","app":"myapp","category":"deploy","action":"finish","status":"success","classification":"source_deploy","source_trigger":"post-deploy","source_type":"git-push","image_tag":"dokku/myapp:latest","rev":"abcdef1234567890","actor_type":"system","actor_name":null,"actor_label":"dokku-system","correlation_id":"aud_1712606520000_deadbeef","message":"source deploy finished","meta":{"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"},"release":1},"created_at":"2026-04-08T20:04:00Z"}"#).unwrap();
+    let expected: Value = serde_json::from_str(r#"{"id":4,"ts":"2026-04-08T20:04:00Z","app":"myapp","category":"deploy","action":"finish","status":"success","classification":"source_deploy","source_trigger":"post-deploy","source_type":"git-push","image_tag":"dokku/myapp:latest","rev":"abcdef1234567890","actor_type":"system","actor_name":null,"actor_label":"dokku-system","correlation_id":"aud_1712606520000_deadbeef","message":"source deploy finished","meta":{"image_tag":"dokku/myapp:latest","source_type":"git-push","rev":"abcdef1234567890","internal_port":"5000","internal_ip_address":"172.17.0.8","pending_metadata":{"received_via":"receive-app","deploy_metadata_raw":"branch=main"},"host_name":"parity-host","host_id":"0123456789abcdef0123456789abcdef","release":1},"created_at":"2026-04-08T20:04:00Z"}"#).unwrap();
     for f in FIELDS {
         assert_eq!(shown[f], expected[f], "show 4: {f}");
     }

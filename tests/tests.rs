@@ -21,6 +21,7 @@ mod corruption;
 mod crash;
 mod dist;
 mod format;
+mod host_identity;
 mod hostile_input;
 mod import_sqlite;
 mod load;

@@ -38,6 +38,10 @@ pub fn run(mut ctx: Context, args: DemoArgs) -> Result<(), CliError> {
         )));
     }
     let mut events = crate::demo::history(args.events, args.days, ctx.clock.now(), 0x00d0_cc00);
+    let host = crate::event::host::HostIdentity::for_recording(&ctx.settings);
+    for ev in events.iter_mut() {
+        host.stamp(&mut ev.meta);
+    }
     let receipt = store.append(&mut events, &ctx.maintenance_append("manual"))?;
     let stats = store.stats()?;
     let report = store.verify()?;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::event::build::{Capture, Probes};
 use crate::event::correlate::Windows;
+use crate::event::host::HostIdentity;
 use crate::hook::{lossy_args, Hook, HookEnv, Trigger};
 use crate::record::ActorStamp;
 use crate::settings::Settings;
@@ -234,10 +235,17 @@ fn append_or_spool(
     let mut opts = StoreOptions::from_settings(settings).map_err(|e| e.to_string())?;
     opts.lock_timeout = lock_timeout;
     let store = Store::new(data_dir, opts, owner);
+    // Stamped here, the one way every captured event goes to the store or the spool.
+    let host = HostIdentity::for_recording(settings);
+    for ev in built.events.iter_mut() {
+        host.stamp(&mut ev.meta);
+    }
+    let mut actor = ActorStamp::system();
+    host.stamp(&mut actor.meta);
     let ctx = AppendContext {
         now: now_ts,
         source_trigger: source_trigger.to_string(),
-        actor: ActorStamp::system(),
+        actor,
     };
     match store.append(&mut built.events, &ctx) {
         Ok(receipt) => {

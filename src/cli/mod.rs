@@ -234,10 +234,12 @@ impl Context {
 
     /// Context for appends made by a maintenance command run by a local user.
     pub fn maintenance_append(&self, source_trigger: &str) -> AppendContext {
+        let mut actor = crate::event::actor::LocalIdentity::probe().actor();
+        crate::event::host::HostIdentity::for_recording(&self.settings).stamp(&mut actor.meta);
         AppendContext {
             now: self.clock.now_ts(),
             source_trigger: source_trigger.to_string(),
-            actor: crate::event::actor::LocalIdentity::probe().actor(),
+            actor,
         }
     }
 }

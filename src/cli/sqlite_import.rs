@@ -257,6 +257,7 @@ pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
     let mut last: Option<(String, u64)> = None;
     let mut unparsable = 0u64;
     let mut after = 0u64;
+    let host = crate::event::host::HostIdentity::for_recording(&ctx.settings);
     loop {
         let rows = sqlite(
             db,
@@ -275,7 +276,9 @@ pub fn run(ctx: &Context, a: ImportSqliteArgs) -> Result<(), CliError> {
                 )));
             };
             after = id;
-            let event = event_of(&row, &mut unparsable)?;
+            let mut event = event_of(&row, &mut unparsable)?;
+            // The old plugin only ever recorded the host it ran on: this one.
+            host.stamp(&mut event.meta);
             let start = bytes.len();
             bytes.extend_from_slice(&event.to_json_bytes());
             spans.push((start, bytes.len()));

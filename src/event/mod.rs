@@ -6,6 +6,7 @@ pub mod actor;
 pub mod build;
 pub mod command;
 pub mod correlate;
+pub mod host;
 pub mod identity;
 pub mod procfs;
 pub mod redact;

@@ -117,6 +117,7 @@ pub const UNSEARCHED_META_KEYS: &[&str] = &[
     "triggered_by_subcommand",
     "container_type",
     "dokku_version",
+    "host_id",
     "hostname",
     "value_redacted",
 ];
