@@ -265,3 +265,114 @@ fn counters_that_are_behind_with_a_bad_offset_are_caught_up_from_the_segment() {
     h.redeploy("2026-04-01T12:00:00Z", "web");
     assert_eq!(h.releases_of("web"), vec![1, 2, 3]);
 }
+
+/// One deploy finish of app `big` as an import line: a push of `rev`, a restart (no revision),
+/// an image deploy of `image`, or a failure.
+fn deploy_line(i: usize, rev: Option<&str>, image: Option<&str>, failed: bool) -> String {
+    let ts = format!(
+        "2026-0{}-{:02}T{:02}:{:02}:00Z",
+        1 + i / 600,
+        1 + (i / 24) % 25,
+        i % 24,
+        i % 60
+    );
+    let mut meta = serde_json::Map::new();
+    if let Some(img) = image {
+        meta.insert(
+            "triggered_by_command".into(),
+            format!("dokku git:from-image big {img}").into(),
+        );
+        meta.insert("triggered_by_subcommand".into(), "git:from-image".into());
+    }
+    serde_json::json!({
+        "ts": ts, "app": "big", "category": "deploy", "action": "finish",
+        "status": if failed { "failed" } else { "success" },
+        "classification": if failed { "deploy_failed" } else if rev.is_some() || image.is_some() { "source_deploy" } else { "release_only" },
+        "source_trigger": "post-deploy",
+        "source_type": if image.is_some() { Some("docker-image") } else if rev.is_some() { Some("git-push") } else { None },
+        "image_tag": if failed { None } else { Some("latest") },
+        "rev": rev, "actor_type": "system", "actor_name": null, "actor_label": "dokku-system",
+        "correlation_id": null, "message": "deploy", "meta": meta,
+    })
+    .to_string()
+}
+
+/// The list of an app with more deploys than one screen is read from its newest rows, with the
+/// first release of each revision and image found apart (issue 17's speed target): every limit
+/// gives exactly the first rows of the whole list — numbers, descriptions, rollbacks (to
+/// releases far older than the rows listed) and the current marker — before and after the
+/// index is deleted, and after one more deploy.
+#[test]
+fn a_short_list_is_the_head_of_the_whole_list() {
+    let env = util::TestEnv::new();
+    let mut lines = Vec::new();
+    for i in 0..400 {
+        let rev = format!("{:040x}", if i % 7 == 3 { i % 40 } else { i });
+        let line = match i % 10 {
+            4 => deploy_line(i, None, None, false),
+            6 => deploy_line(i, Some(&rev), None, true),
+            8 => deploy_line(i, None, Some(&format!("repo/img:{}", i % 30)), false),
+            _ => deploy_line(i, Some(&rev), None, false),
+        };
+        lines.push(line);
+    }
+    // A rollback of the newest release to the very first one, then a restart of it.
+    lines.push(deploy_line(400, Some(&format!("{:040x}", 0)), None, false));
+    lines.push(deploy_line(401, None, None, false));
+    let mut input = lines.join("\n");
+    input.push('\n');
+    let path = env.file("big.jsonl", input.as_bytes());
+    env.ok(&["import", path.to_str().unwrap()]);
+    let list = |limit: &str| -> Vec<Value> {
+        let out = env.ok(&["releases", "big", "--limit", limit, "--format", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v.as_array()
+            .cloned()
+            .unwrap_or_else(|| v["releases"].as_array().cloned().unwrap())
+    };
+    let whole = list("100000");
+    assert_eq!(whole.len(), 402);
+    assert!(
+        whole[1]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Rollback to v1"),
+        "{}",
+        whole[1]
+    );
+    assert_eq!(whole[0]["current"], true);
+    let rollbacks = whole.iter().filter(|r| !r["rollback_to"].is_null()).count();
+    assert!(rollbacks > 30, "{rollbacks} rollbacks");
+    for limit in [1usize, 2, 5, 37, 100, 337, 338, 339] {
+        assert_eq!(list(&limit.to_string()), whole[..limit], "--limit {limit}");
+    }
+    // Without the index (rebuilt by the query), and after one more deploy.
+    std::fs::remove_dir_all(env.data.join("index")).unwrap();
+    assert_eq!(list("5"), whole[..5]);
+    let more = format!(
+        "{}\n",
+        deploy_line(402, Some(&format!("{:040x}", 13)), None, false)
+    );
+    let path = env.file("more.jsonl", more.as_bytes());
+    env.ok(&["import", path.to_str().unwrap()]);
+    let head = list("3");
+    assert!(
+        head[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Rollback to v"),
+        "{}",
+        head[0]
+    );
+    assert_eq!(
+        head[1..],
+        whole[..2]
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["current"] = false.into();
+                r
+            })
+            .collect::<Vec<_>>()[..]
+    );
+}

@@ -16,10 +16,12 @@ use crate::index::{self, EventIndex, IndexError};
 use crate::record::Event;
 use crate::store::Store;
 
+mod firsts;
 mod plan;
 mod search;
 pub mod tally;
 
+pub use firsts::first_releases;
 pub use plan::{build_query, check_query, check_text};
 use search::search_tail;
 
@@ -38,6 +40,8 @@ pub struct ListQuery {
     pub actor: Option<String>,
     /// Action, exact or a glob (`*`, `?`).
     pub action: Option<String>,
+    /// Exact source type (`git-push`, `docker-image`, …).
+    pub source_type: Option<String>,
     /// Epoch seconds, inclusive.
     pub since: Option<i64>,
     /// Epoch seconds, inclusive.

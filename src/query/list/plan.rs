@@ -47,6 +47,7 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
         (f.classification, &q.classification),
         (f.status, &q.status),
         (f.actor, &q.actor),
+        (f.source_type, &q.source_type),
     ] {
         if let Some(v) = v {
             clauses.push((Occur::Must, term(field, v)));

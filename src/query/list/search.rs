@@ -268,15 +268,10 @@ pub(super) fn search_lean(
     let query = build_query(index, f, q)?;
     let hits = all_documents(searcher, query.as_ref()).map_err(fault)?;
     let mut rows = Vec::with_capacity(hits.len());
-    let mut start = 0;
-    while start < hits.len() {
-        let ord = hits[start].segment_ord;
-        let end = hits[start..]
-            .iter()
-            .position(|a| a.segment_ord != ord)
-            .map_or(hits.len(), |n| start + n);
-        let docs: Vec<u32> = hits[start..end].iter().map(|a| a.doc_id).collect();
-        let cols = SegmentColumns::open(searcher.segment_reader(ord)).map_err(fault)?;
+    for run in hits.chunk_by(|a, b| a.segment_ord == b.segment_ord) {
+        let docs: Vec<u32> = run.iter().map(|a| a.doc_id).collect();
+        let cols =
+            SegmentColumns::open(searcher.segment_reader(run[0].segment_ord)).map_err(fault)?;
         let bulk = |c: &Option<tantivy::columnar::StrColumn>| {
             bulk_strs(c, &docs).map_err(|e| fault(tantivy::TantivyError::from(e)))
         };
@@ -300,14 +295,16 @@ pub(super) fn search_lean(
                 ..Default::default()
             });
         }
-        start = end;
     }
     rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
     Ok(rows)
 }
 
 /// Every matching, live document, in one pass per index segment.
-fn all_documents(searcher: &Searcher, query: &dyn Query) -> tantivy::Result<Vec<DocAddress>> {
+pub(super) fn all_documents(
+    searcher: &Searcher,
+    query: &dyn Query,
+) -> tantivy::Result<Vec<DocAddress>> {
     use tantivy::query::EnableScoring;
     use tantivy::{DocSet, TERMINATED};
     let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;

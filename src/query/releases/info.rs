@@ -54,7 +54,7 @@ pub fn info(
         return Err(ReleasesError::NoReleases(app.to_string()));
     }
     let images = source_images(store, &rows)?;
-    let all = annotate(rows, &images);
+    let all = annotate(rows, &images, &std::collections::HashMap::new());
     let at = all
         .iter()
         .position(|a| match selector {

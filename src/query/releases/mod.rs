@@ -9,6 +9,8 @@
 mod describe;
 mod info;
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 
 use crate::index::IndexError;
@@ -147,10 +149,7 @@ fn is_release(r: &Row) -> bool {
 /// The source image of every image deploy among the rows (by id): the index has the tag Dokku
 /// gave the built image (`latest`), the source image is in the command, read whole (image
 /// deploys are few).
-fn source_images(
-    store: &Store,
-    rows: &[Row],
-) -> Result<std::collections::HashMap<u64, String>, IndexError> {
+fn source_images(store: &Store, rows: &[Row]) -> Result<HashMap<u64, String>, IndexError> {
     let images: Vec<Row> = rows
         .iter()
         .filter(|r| is_release(r) && r.source_type.as_deref() == Some("docker-image"))
@@ -166,10 +165,15 @@ fn source_images(
 }
 
 /// Rollbacks and the current release, oldest to newest over the rows (given newest first);
-/// `images` the source images of image deploys.
-fn annotate(rows: Vec<Row>, images: &std::collections::HashMap<u64, String>) -> Vec<Annotated> {
+/// `images` the source images of image deploys; `firsts` the earliest release of each code key
+/// before the rows (empty when the rows are the whole history).
+fn annotate(
+    rows: Vec<Row>,
+    images: &HashMap<u64, String>,
+    firsts: &HashMap<String, u64>,
+) -> Vec<Annotated> {
     let newest = rows.iter().filter_map(|r| r.release).max();
-    let mut first_of: std::collections::HashMap<String, u64> = Default::default();
+    let mut first_of: HashMap<String, u64> = firsts.clone();
     // The code in effect: a release without a revision (a restart) keeps the one before.
     let mut in_effect: Option<String> = None;
     let mut out: Vec<Annotated> = rows
@@ -188,7 +192,10 @@ fn annotate(rows: Vec<Row>, images: &std::collections::HashMap<u64, String>) -> 
                     if in_effect.as_ref() != Some(k) {
                         rollback_to = first_of.get(k).copied().filter(|v| *v < n);
                     }
-                    first_of.entry(k.clone()).or_insert(n);
+                    first_of
+                        .entry(k.clone())
+                        .and_modify(|f| *f = (*f).min(n))
+                        .or_insert(n);
                 }
                 if key.is_some() {
                     in_effect = key;
@@ -301,6 +308,92 @@ fn release_of(a: &Annotated, e: &Event) -> Release {
     }
 }
 
+/// Deploy finishes read beyond the ones listed, so that the code in effect before the oldest
+/// listed one is known (the rollback rule compares with it).
+const CONTEXT_ROWS: usize = 64;
+
+/// The newest `limit + CONTEXT_ROWS` deploy finishes of the app, annotated as if the whole
+/// history had been read: the earliest release of each revision or image among them comes from
+/// one column pass ([`list::first_releases`]) and the app's image deploys (few). `None` when
+/// the rows are not enough to decide (no release with a revision or image among the context
+/// rows): the caller reads the whole history. The rows at or before the first `limit` are
+/// right; what is further (the context) may be filtered out by `since` only.
+fn newest_annotated(
+    store: &Store,
+    data_dir: &std::path::Path,
+    app: &str,
+    limit: usize,
+) -> Result<Option<Vec<Annotated>>, IndexError> {
+    let want = limit.saturating_add(CONTEXT_ROWS);
+    let q = ListQuery {
+        app: Some(app.to_string()),
+        category: Some("deploy".into()),
+        action: Some("finish".into()),
+        limit: want,
+        ..Default::default()
+    };
+    let (rows, _) = list::run(store, data_dir, &q)?;
+    let mut images = source_images(store, &rows)?;
+    if rows.len() < want {
+        // The whole history: nothing before it.
+        return Ok(Some(annotate(rows, &images, &HashMap::new())));
+    }
+    let key_of = |r: &Row, images: &HashMap<u64, String>| {
+        let image_deploy = r.source_type.as_deref() == Some("docker-image");
+        let image = images
+            .get(&r.id)
+            .map(String::as_str)
+            .or(r.image_tag.as_deref().filter(|t| *t != "latest"));
+        describe::code_key(r.rev.as_deref(), image, image_deploy)
+    };
+    let keyed_context = rows
+        .iter()
+        .skip(limit)
+        .any(|r| is_release(r) && r.release.is_some() && key_of(r, &images).is_some());
+    if !keyed_context {
+        return Ok(None);
+    }
+    let keys: HashSet<String> = rows
+        .iter()
+        .filter(|r| is_release(r))
+        .filter_map(|r| key_of(r, &images))
+        .collect();
+    let revs: HashSet<String> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix("rev:").map(str::to_string))
+        .collect();
+    let mut firsts: HashMap<String, u64> = list::first_releases(store, data_dir, app, &revs)?
+        .into_iter()
+        .map(|(rev, n)| (format!("rev:{rev}"), n))
+        .collect();
+    if keys.iter().any(|k| k.starts_with("image:")) {
+        let image_rows = list::run_lean(
+            store,
+            data_dir,
+            &ListQuery {
+                app: Some(app.to_string()),
+                category: Some("deploy".into()),
+                action: Some("finish".into()),
+                status: Some("success".into()),
+                source_type: Some("docker-image".into()),
+                ..Default::default()
+            },
+        )?;
+        images.extend(source_images(store, &image_rows)?);
+        for r in &image_rows {
+            if let (Some(k), Some(n)) = (key_of(r, &images), r.release) {
+                if keys.contains(&k) {
+                    firsts
+                        .entry(k)
+                        .and_modify(|f| *f = (*f).min(n))
+                        .or_insert(n);
+                }
+            }
+        }
+    }
+    Ok(Some(annotate(rows, &images, &firsts)))
+}
+
 /// Rows read whole, in the same order (a row whose event cannot be read is left out).
 fn with_events(store: &Store, rows: Vec<Annotated>) -> Result<Vec<(Annotated, Event)>, IndexError> {
     let plain: Vec<Row> = rows.iter().map(|a| a.row.clone()).collect();
@@ -322,12 +415,18 @@ pub fn list(
     limit: usize,
     since: Option<i64>,
 ) -> Result<Vec<Release>, ReleasesError> {
-    let rows = deploy_rows(store, data_dir, app)?;
-    if rows.is_empty() {
+    let annotated = match newest_annotated(store, data_dir, app, limit)? {
+        Some(a) => a,
+        None => {
+            let rows = deploy_rows(store, data_dir, app)?;
+            let images = source_images(store, &rows)?;
+            annotate(rows, &images, &HashMap::new())
+        }
+    };
+    if annotated.is_empty() {
         return Err(ReleasesError::NoReleases(app.to_string()));
     }
-    let images = source_images(store, &rows)?;
-    let shown: Vec<Annotated> = annotate(rows, &images)
+    let shown: Vec<Annotated> = annotated
         .into_iter()
         .filter(|a| since.is_none_or(|s| a.row.ts >= s))
         .take(limit)
@@ -374,7 +473,11 @@ mod tests {
             row(6, Some(5), "a"), // restart after the rollback
             row(7, Some(6), "b"), // back to v2 (the earliest with b)
         ];
-        let out = annotate(rows.into_iter().rev().collect(), &Default::default());
+        let out = annotate(
+            rows.into_iter().rev().collect(),
+            &Default::default(),
+            &Default::default(),
+        );
         let got: Vec<(u64, Option<u64>, bool)> = out
             .iter()
             .rev()
