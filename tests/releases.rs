@@ -269,6 +269,17 @@ fn counters_that_are_behind_with_a_bad_offset_are_caught_up_from_the_segment() {
 /// One deploy finish of app `big` as an import line: a push of `rev`, a restart (no revision),
 /// an image deploy of `image`, or a failure.
 fn deploy_line(i: usize, rev: Option<&str>, image: Option<&str>, failed: bool) -> String {
+    deploy_line_by(i, rev, image, failed, None)
+}
+
+/// `deploy_line`, caused by a `dokku` command (`(subcommand, command)`).
+fn deploy_line_by(
+    i: usize,
+    rev: Option<&str>,
+    image: Option<&str>,
+    failed: bool,
+    by: Option<(&str, &str)>,
+) -> String {
     let ts = format!(
         "2026-0{}-{:02}T{:02}:{:02}:00Z",
         1 + i / 600,
@@ -283,6 +294,10 @@ fn deploy_line(i: usize, rev: Option<&str>, image: Option<&str>, failed: bool) -
             format!("dokku git:from-image big {img}").into(),
         );
         meta.insert("triggered_by_subcommand".into(), "git:from-image".into());
+    }
+    if let Some((sub, command)) = by {
+        meta.insert("triggered_by_command".into(), command.into());
+        meta.insert("triggered_by_subcommand".into(), sub.into());
     }
     serde_json::json!({
         "ts": ts, "app": "big", "category": "deploy", "action": "finish",
@@ -312,6 +327,21 @@ fn a_short_list_is_the_head_of_the_whole_list() {
             4 => deploy_line(i, None, None, false),
             6 => deploy_line(i, Some(&rev), None, true),
             8 => deploy_line(i, None, Some(&format!("repo/img:{}", i % 30)), false),
+            // Pushes whose description needs the command, and one that does not.
+            9 => deploy_line_by(
+                i,
+                Some(&rev),
+                None,
+                false,
+                Some(("ps:rebuild", "dokku ps:rebuild big")),
+            ),
+            1 => deploy_line_by(
+                i,
+                Some(&rev),
+                None,
+                false,
+                Some(("git:sync", "dokku git:sync big https://example.com/big.git")),
+            ),
             _ => deploy_line(i, Some(&rev), None, false),
         };
         lines.push(line);
@@ -341,6 +371,11 @@ fn a_short_list_is_the_head_of_the_whole_list() {
         whole[1]
     );
     assert_eq!(whole[0]["current"], true);
+    let described = |d: &str| whole.iter().filter(|r| r["description"] == d).count();
+    assert!(
+        described("Rebuild") > 10 && described("Restart") == 0,
+        "{whole:#?}"
+    );
     let rollbacks = whole.iter().filter(|r| !r["rollback_to"].is_null()).count();
     assert!(rollbacks > 30, "{rollbacks} rollbacks");
     for limit in [1usize, 2, 5, 37, 100, 337, 338, 339] {

@@ -30,7 +30,8 @@ pub use error::{IndexError, InvalidQuery};
 use mark::store_holds_mark;
 pub use mark::{high_water_mark, Mark, StaleMark, STALE_PREFIX};
 pub use schema::{
-    document, epoch, release_number, schema, segment_id, Fields, UNSEARCHED_META_KEYS,
+    document, epoch, release_number, schema, segment_id, triggered_by_subcommand, Fields,
+    UNSEARCHED_META_KEYS,
 };
 
 /// Index segments tolerated before small ones are merged.

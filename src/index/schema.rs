@@ -37,7 +37,7 @@ pub struct Fields {
     pub actor_label: Field,
     /// Shown only (fast).
     pub message: Field,
-    /// Shown only (fast).
+    /// Raw terms (the releases view looks revisions up), shown.
     pub rev: Field,
     /// Shown only (fast).
     pub image_tag: Field,
@@ -45,6 +45,9 @@ pub struct Fields {
     pub text: Field,
     /// The release number (`meta.release`) of a release event (indexed, fast).
     pub release: Field,
+    /// Shown only (fast): `meta.triggered_by_subcommand`, the `dokku` subcommand behind a
+    /// follow-on event, so the releases view describes a deploy without reading it whole.
+    pub triggered_by_subcommand: Field,
 }
 
 /// The schema and its fields.
@@ -87,11 +90,12 @@ pub fn schema() -> (Schema, Fields) {
         action: b.add_text_field("action", raw.clone()),
         status: b.add_text_field("status", raw.clone()),
         classification: b.add_text_field("classification", raw.clone()),
-        source_type: b.add_text_field("source_type", raw),
+        source_type: b.add_text_field("source_type", raw.clone()),
         actor: b.add_text_field("actor", actor),
         actor_label: b.add_text_field("actor_label", shown.clone()),
         message: b.add_text_field("message", shown.clone()),
-        rev: b.add_text_field("rev", shown.clone()),
+        // Indexed too: the releases view finds the first release of a revision by its term.
+        rev: b.add_text_field("rev", raw),
         image_tag: b.add_text_field("image_tag", shown),
         text: b.add_text_field("text", text),
         // Few documents have one (successful deploys): indexed too, so a release is found by
@@ -100,8 +104,19 @@ pub fn schema() -> (Schema, Fields) {
             "release",
             NumericOptions::default().set_indexed().set_fast(),
         ),
+        triggered_by_subcommand: b.add_text_field(
+            "triggered_by_subcommand",
+            TextOptions::default().set_fast("raw"),
+        ),
     };
     (b.build(), fields)
+}
+
+/// `meta.triggered_by_subcommand`, if it is a string.
+pub fn triggered_by_subcommand(e: &Event) -> Option<&str> {
+    e.meta
+        .get("triggered_by_subcommand")
+        .and_then(serde_json::Value::as_str)
 }
 
 /// `ts` as epoch seconds (0 if unparseable, which validated events never are).
@@ -175,6 +190,9 @@ pub fn document(f: &Fields, e: &Event, seg: u64, off: u64) -> TantivyDocument {
     opt(f.image_tag, &e.image_tag);
     if let Some(n) = release_number(e) {
         d.add_u64(f.release, n);
+    }
+    if let Some(sub) = triggered_by_subcommand(e) {
+        d.add_text(f.triggered_by_subcommand, sub);
     }
     if let Some(name) = &e.actor_name {
         if *name != e.actor_label {

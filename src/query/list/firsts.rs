@@ -2,17 +2,20 @@
 //! history row by row: the releases view lists only its newest rows and needs, for each revision
 //! among them, the earliest release that deployed it (to say "Rollback to v12").
 //!
-//! One pass over the app's successful deploy finishes reads two columns (`rev` as term ordinals,
-//! `release`): each wanted revision is looked up once per index segment in the column's
-//! dictionary, and a document is a match when its ordinal is one of those. Nothing is decoded
-//! or allocated per document, so 20,000 deploys cost well under a millisecond.
+//! `rev` is indexed as a raw term, so the app's releases of the wanted revisions are found by
+//! their postings (a few documents per revision) and only those are read: the cost grows with
+//! the rows listed, not with the app's history.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::index::{self, EventIndex, IndexError};
 use crate::store::Store;
 
-use super::search::{all_documents, search_tail};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::Term;
+
+use super::search::{all_documents, read_str, search_tail};
 use super::{build_query, manual_reader, whole_tail, ListQuery, Row};
 
 /// The successful deploy finishes of `app`.
@@ -52,34 +55,34 @@ pub fn first_releases(
         let hwm = index::high_water_mark(&index.index);
         let reader = manual_reader(&index)?;
         let searcher = reader.searcher();
-        let query = build_query(&index.index, &index.fields, &q)?;
+        // The app's releases with one of the revisions: a few postings per revision term.
+        let any_rev: Vec<(Occur, Box<dyn Query>)> = revs
+            .iter()
+            .map(|r| {
+                let term = Term::from_field_text(index.fields.rev, r);
+                let q: Box<dyn Query> = Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                (Occur::Should, q)
+            })
+            .collect();
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, build_query(&index.index, &index.fields, &q)?),
+            (Occur::Must, Box::new(BooleanQuery::new(any_rev))),
+        ]);
         let fault = index.fault();
-        let hits = all_documents(&searcher, query.as_ref()).map_err(&fault)?;
-        let io = |e: std::io::Error| fault(tantivy::TantivyError::from(e));
+        let hits = all_documents(&searcher, &query).map_err(&fault)?;
+        let mut buf = String::new();
         // Documents come in index-segment order: one run per segment.
         for run in hits.chunk_by(|a, b| a.segment_ord == b.segment_ord) {
             let ff = searcher.segment_reader(run[0].segment_ord).fast_fields();
-            let (Some(rev), Some(release)) = (
-                ff.str("rev").map_err(&fault)?,
-                ff.column_opt::<u64>("release").map_err(&fault)?,
-            ) else {
+            let rev = ff.str("rev").map_err(&fault)?;
+            let Some(release) = ff.column_opt::<u64>("release").map_err(&fault)? else {
                 continue;
             };
-            // This segment's ordinal of each wanted revision it holds.
-            let mut wanted: HashMap<u64, &str> = HashMap::new();
-            for r in revs {
-                if let Some(o) = rev.dictionary().term_ord(r.as_bytes()).map_err(io)? {
-                    wanted.insert(o, r.as_str());
-                }
-            }
-            if !wanted.is_empty() {
-                for a in run {
-                    let Some(name) = rev.ords().first(a.doc_id).and_then(|o| wanted.get(&o)) else {
-                        continue;
-                    };
-                    if let Some(n) = release.first(a.doc_id) {
-                        keep_min(&mut firsts, name, n);
-                    }
+            for a in run {
+                if let (Some(r), Some(n)) =
+                    (read_str(&rev, a.doc_id, &mut buf), release.first(a.doc_id))
+                {
+                    keep_min(&mut firsts, &r, n);
                 }
             }
         }

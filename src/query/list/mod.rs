@@ -81,6 +81,8 @@ pub struct Row {
     pub message: String,
     /// Release number (`meta.release`) of a release.
     pub release: Option<u64>,
+    /// `meta.triggered_by_subcommand` (not in lean rows).
+    pub triggered_by_subcommand: Option<String>,
     /// (segment first id, offset), when it came from the index.
     pub location: Option<(u64, u64)>,
     /// The whole event, when it came from the tail.
@@ -104,6 +106,7 @@ impl Row {
             actor_label: e.actor_label.clone(),
             message: e.message.clone(),
             release: index::release_number(e),
+            triggered_by_subcommand: index::triggered_by_subcommand(e).map(str::to_string),
             location: None,
             event: Some(Box::new(e.clone())),
         }

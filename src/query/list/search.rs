@@ -72,37 +72,54 @@ pub(super) fn search(
         }
         hits.into_iter().map(|(_, a)| a).collect()
     };
+    // Per index segment, each string column is read in bulk: a dictionary block is decoded once
+    // per column, not once per cell (a block decode is a zstd frame: per cell, it was most of a
+    // list query's time).
+    let mut by_segment: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for addr in &hits {
+        by_segment
+            .entry(addr.segment_ord)
+            .or_default()
+            .push(addr.doc_id);
+    }
     let mut rows = Vec::with_capacity(hits.len());
-    let mut buf = String::new();
-    let mut cached: Option<(u32, SegmentColumns)> = None;
-    for addr in hits {
-        if cached.as_ref().map(|(o, _)| *o) != Some(addr.segment_ord) {
-            let reader = searcher.segment_reader(addr.segment_ord);
-            cached = Some((
-                addr.segment_ord,
-                SegmentColumns::open(reader).map_err(fault)?,
-            ));
+    for (ord, docs) in by_segment {
+        let cols = SegmentColumns::open(searcher.segment_reader(ord)).map_err(fault)?;
+        let bulk = |c: &Option<tantivy::columnar::StrColumn>| {
+            bulk_strs(c, &docs).map_err(|e| fault(tantivy::TantivyError::from(e)))
+        };
+        let mut app = bulk(&cols.app)?.into_iter();
+        let mut category = bulk(&cols.category)?.into_iter();
+        let mut action = bulk(&cols.action)?.into_iter();
+        let mut status = bulk(&cols.status)?.into_iter();
+        let mut classification = bulk(&cols.classification)?.into_iter();
+        let mut source_type = bulk(&cols.source_type)?.into_iter();
+        let mut rev = bulk(&cols.rev)?.into_iter();
+        let mut image_tag = bulk(&cols.image_tag)?.into_iter();
+        let mut actor_label = bulk(&cols.actor_label)?.into_iter();
+        let mut message = bulk(&cols.message)?.into_iter();
+        let mut subcommand = bulk(&cols.triggered_by_subcommand)?.into_iter();
+        for doc in docs.iter().copied() {
+            let u = |c: &tantivy::columnar::Column<u64>| c.first(doc).unwrap_or(0);
+            rows.push(Row {
+                id: u(&cols.id),
+                ts: cols.ts.first(doc).unwrap_or(0),
+                app: app.next().flatten(),
+                category: category.next().flatten().unwrap_or_default(),
+                action: action.next().flatten().unwrap_or_default(),
+                status: status.next().flatten().unwrap_or_default(),
+                classification: classification.next().flatten(),
+                source_type: source_type.next().flatten(),
+                rev: rev.next().flatten(),
+                image_tag: image_tag.next().flatten(),
+                actor_label: actor_label.next().flatten().unwrap_or_default(),
+                message: message.next().flatten().unwrap_or_default(),
+                release: cols.release.as_ref().and_then(|c| c.first(doc)),
+                triggered_by_subcommand: subcommand.next().flatten(),
+                location: Some((u(&cols.seg), u(&cols.off))),
+                event: None,
+            });
         }
-        let Some((_, cols)) = &cached else { continue };
-        let doc = addr.doc_id;
-        let u = |c: &tantivy::columnar::Column<u64>| c.first(doc).unwrap_or(0);
-        rows.push(Row {
-            id: u(&cols.id),
-            ts: cols.ts.first(doc).unwrap_or(0),
-            app: read_str(&cols.app, doc, &mut buf),
-            category: read_str(&cols.category, doc, &mut buf).unwrap_or_default(),
-            action: read_str(&cols.action, doc, &mut buf).unwrap_or_default(),
-            status: read_str(&cols.status, doc, &mut buf).unwrap_or_default(),
-            classification: read_str(&cols.classification, doc, &mut buf),
-            source_type: read_str(&cols.source_type, doc, &mut buf),
-            rev: read_str(&cols.rev, doc, &mut buf),
-            image_tag: read_str(&cols.image_tag, doc, &mut buf),
-            actor_label: read_str(&cols.actor_label, doc, &mut buf).unwrap_or_default(),
-            message: read_str(&cols.message, doc, &mut buf).unwrap_or_default(),
-            release: cols.release.as_ref().and_then(|c| c.first(doc)),
-            location: Some((u(&cols.seg), u(&cols.off))),
-            event: None,
-        });
     }
     rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
     rows.truncate(q.limit);
@@ -169,6 +186,7 @@ pub(super) struct SegmentColumns {
     actor_label: Option<tantivy::columnar::StrColumn>,
     message: Option<tantivy::columnar::StrColumn>,
     release: Option<tantivy::columnar::Column<u64>>,
+    triggered_by_subcommand: Option<tantivy::columnar::StrColumn>,
 }
 
 impl SegmentColumns {
@@ -191,6 +209,7 @@ impl SegmentColumns {
             actor_label: s("actor_label")?,
             message: s("message")?,
             release: ff.column_opt("release")?,
+            triggered_by_subcommand: s("triggered_by_subcommand")?,
         })
     }
 }

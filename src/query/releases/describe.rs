@@ -98,6 +98,12 @@ pub fn is_image_deploy(e: &Event) -> bool {
     e.source_type.as_deref() == Some("docker-image") || source_image(e).is_some()
 }
 
+/// Whether the description of a deploy caused by `subcommand` reads the command's words, not
+/// only the subcommand's name.
+pub fn uses_command_words(subcommand: &str) -> bool {
+    ["config:set", "config:unset", "ps:scale", "git:from-image"].contains(&subcommand)
+}
+
 /// The one-line description of a deploy finish (a release, or a failed deploy).
 pub fn describe(e: &Event, rollback_to: Option<u64>) -> String {
     let rev = e.rev.as_deref().filter(|r| !r.is_empty()).map(short);

@@ -8,8 +8,9 @@
 
 mod describe;
 mod info;
+mod window;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -20,6 +21,7 @@ use crate::store::Store;
 
 pub use describe::{describe, short};
 pub use info::{info, Redeploy, ReleaseInfo};
+use window::newest_annotated;
 
 /// Every way a releases query fails.
 #[derive(Debug, thiserror::Error)]
@@ -308,92 +310,6 @@ fn release_of(a: &Annotated, e: &Event) -> Release {
     }
 }
 
-/// Deploy finishes read beyond the ones listed, so that the code in effect before the oldest
-/// listed one is known (the rollback rule compares with it).
-const CONTEXT_ROWS: usize = 64;
-
-/// The newest `limit + CONTEXT_ROWS` deploy finishes of the app, annotated as if the whole
-/// history had been read: the earliest release of each revision or image among them comes from
-/// one column pass ([`list::first_releases`]) and the app's image deploys (few). `None` when
-/// the rows are not enough to decide (no release with a revision or image among the context
-/// rows): the caller reads the whole history. The rows at or before the first `limit` are
-/// right; what is further (the context) may be filtered out by `since` only.
-fn newest_annotated(
-    store: &Store,
-    data_dir: &std::path::Path,
-    app: &str,
-    limit: usize,
-) -> Result<Option<Vec<Annotated>>, IndexError> {
-    let want = limit.saturating_add(CONTEXT_ROWS);
-    let q = ListQuery {
-        app: Some(app.to_string()),
-        category: Some("deploy".into()),
-        action: Some("finish".into()),
-        limit: want,
-        ..Default::default()
-    };
-    let (rows, _) = list::run(store, data_dir, &q)?;
-    let mut images = source_images(store, &rows)?;
-    if rows.len() < want {
-        // The whole history: nothing before it.
-        return Ok(Some(annotate(rows, &images, &HashMap::new())));
-    }
-    let key_of = |r: &Row, images: &HashMap<u64, String>| {
-        let image_deploy = r.source_type.as_deref() == Some("docker-image");
-        let image = images
-            .get(&r.id)
-            .map(String::as_str)
-            .or(r.image_tag.as_deref().filter(|t| *t != "latest"));
-        describe::code_key(r.rev.as_deref(), image, image_deploy)
-    };
-    let keyed_context = rows
-        .iter()
-        .skip(limit)
-        .any(|r| is_release(r) && r.release.is_some() && key_of(r, &images).is_some());
-    if !keyed_context {
-        return Ok(None);
-    }
-    let keys: HashSet<String> = rows
-        .iter()
-        .filter(|r| is_release(r))
-        .filter_map(|r| key_of(r, &images))
-        .collect();
-    let revs: HashSet<String> = keys
-        .iter()
-        .filter_map(|k| k.strip_prefix("rev:").map(str::to_string))
-        .collect();
-    let mut firsts: HashMap<String, u64> = list::first_releases(store, data_dir, app, &revs)?
-        .into_iter()
-        .map(|(rev, n)| (format!("rev:{rev}"), n))
-        .collect();
-    if keys.iter().any(|k| k.starts_with("image:")) {
-        let image_rows = list::run_lean(
-            store,
-            data_dir,
-            &ListQuery {
-                app: Some(app.to_string()),
-                category: Some("deploy".into()),
-                action: Some("finish".into()),
-                status: Some("success".into()),
-                source_type: Some("docker-image".into()),
-                ..Default::default()
-            },
-        )?;
-        images.extend(source_images(store, &image_rows)?);
-        for r in &image_rows {
-            if let (Some(k), Some(n)) = (key_of(r, &images), r.release) {
-                if keys.contains(&k) {
-                    firsts
-                        .entry(k)
-                        .and_modify(|f| *f = (*f).min(n))
-                        .or_insert(n);
-                }
-            }
-        }
-    }
-    Ok(Some(annotate(rows, &images, &firsts)))
-}
-
 /// Rows read whole, in the same order (a row whose event cannot be read is left out).
 fn with_events(store: &Store, rows: Vec<Annotated>) -> Result<Vec<(Annotated, Event)>, IndexError> {
     let plain: Vec<Row> = rows.iter().map(|a| a.row.clone()).collect();
@@ -415,12 +331,13 @@ pub fn list(
     limit: usize,
     since: Option<i64>,
 ) -> Result<Vec<Release>, ReleasesError> {
-    let annotated = match newest_annotated(store, data_dir, app, limit)? {
-        Some(a) => a,
+    // `from_index`: the rows carry every column (lean rows of the whole history do not).
+    let (annotated, from_index) = match newest_annotated(store, data_dir, app, limit)? {
+        Some(a) => (a, true),
         None => {
             let rows = deploy_rows(store, data_dir, app)?;
             let images = source_images(store, &rows)?;
-            annotate(rows, &images, &HashMap::new())
+            (annotate(rows, &images, &HashMap::new()), false)
         }
     };
     if annotated.is_empty() {
@@ -431,13 +348,26 @@ pub fn list(
         .filter(|a| since.is_none_or(|s| a.row.ts >= s))
         .take(limit)
         .collect();
-    let (shown, mut events): (Vec<Annotated>, Vec<Event>) =
-        with_events(store, shown)?.into_iter().unzip();
+    // Only the rows whose description needs more than the index has are read whole.
+    let whole: Vec<Annotated> = shown
+        .iter()
+        .filter(|a| !from_index || window::needs_event(a))
+        .cloned()
+        .collect();
+    let (_, mut events): (Vec<Annotated>, Vec<Event>) =
+        with_events(store, whole)?.into_iter().unzip();
     enrich(store, data_dir, app, &mut events)?;
+    let mut by_id: HashMap<u64, Event> = events.into_iter().map(|e| (e.id, e)).collect();
     Ok(shown
         .iter()
-        .zip(&events)
-        .map(|(a, e)| release_of(a, e))
+        .filter_map(|a| match by_id.remove(&a.row.id) {
+            Some(e) => Some(release_of(a, &e)),
+            None if from_index && !window::needs_event(a) => {
+                Some(release_of(a, &window::event_of_row(&a.row)))
+            }
+            // Not readable: left out, as before.
+            None => None,
+        })
         .collect())
 }
 
