@@ -64,8 +64,11 @@ echo "== $("$B" --data-dir "$D" status | sed -n 's/^total events: //p') events"
 "$B" --data-dir "$D" releases bigapp --limit 5
 hyperfine -N --warmup 3 --runs "${RUNS:-30}" --export-json "$work/releases.json" \
   --command-name "last-deploys --app bigapp" "$B --data-dir $D last-deploys --app bigapp" \
+  --command-name "last-deploys --app bigapp --format json" "$B --data-dir $D last-deploys --app bigapp --format json" \
   --command-name "releases bigapp" "$B --data-dir $D releases bigapp" \
   --command-name "releases bigapp --format json" "$B --data-dir $D releases bigapp --format json" \
   --command-name "releases:info bigapp v100" "$B --data-dir $D releases:info bigapp v100"
-jq -r '.results[] | "\(.command)\t\(.median * 1000 * 10 | round / 10) ms"' \
+# Median and minimum wall time, and mean CPU (user + system): on a busy machine the CPU time is
+# the steadier figure.
+jq -r '.results[] | "\(.command)\tmedian \(.median * 1000 * 10 | round / 10) ms\tmin \(.min * 1000 * 10 | round / 10) ms\tcpu \((.user + .system) * 1000 * 10 | round / 10) ms"' \
   "$work/releases.json" | column -t -s $'\t'
