@@ -381,6 +381,18 @@ fn a_short_list_is_the_head_of_the_whole_list() {
     for limit in [1usize, 2, 5, 37, 100, 337, 338, 339] {
         assert_eq!(list(&limit.to_string()), whole[..limit], "--limit {limit}");
     }
+    // `releases:info vN` reads the rows around release N; `id:N` the whole history: the same.
+    let info = |sel: &str| -> Value {
+        serde_json::from_str(&env.ok(&["releases:info", "big", sel, "--format", "json"])).unwrap()
+    };
+    let mut compared = 0;
+    for r in whole.iter().filter(|r| r["version"].is_u64()).step_by(9) {
+        let v = r["version"].as_u64().unwrap();
+        let by_number = info(&format!("v{v}"));
+        assert_eq!(by_number, info(&format!("id:{}", r["id"])), "v{v}");
+        compared += 1;
+    }
+    assert!(compared > 30, "{compared}");
     // Without the index (rebuilt by the query), and after one more deploy.
     std::fs::remove_dir_all(env.data.join("index")).unwrap();
     assert_eq!(list("5"), whole[..5]);

@@ -42,6 +42,8 @@ pub struct ListQuery {
     pub action: Option<String>,
     /// Exact source type (`git-push`, `docker-image`, …).
     pub source_type: Option<String>,
+    /// Release number (`meta.release`).
+    pub release: Option<u64>,
     /// Epoch seconds, inclusive.
     pub since: Option<i64>,
     /// Epoch seconds, inclusive.

@@ -53,6 +53,13 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
             clauses.push((Occur::Must, term(field, v)));
         }
     }
+    if let Some(n) = q.release {
+        let term = Term::from_field_u64(f.release, n);
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        ));
+    }
     if let Some(a) = &q.action {
         if a.contains(['*', '?']) {
             let pattern = glob_to_regex(a);

@@ -49,12 +49,21 @@ pub fn info(
     app: &str,
     selector: Selector,
 ) -> Result<ReleaseInfo, ReleasesError> {
-    let rows = deploy_rows(store, data_dir, app)?;
-    if rows.is_empty() {
-        return Err(ReleasesError::NoReleases(app.to_string()));
-    }
-    let images = source_images(store, &rows)?;
-    let all = annotate(rows, &images, &std::collections::HashMap::new());
+    let around = match selector {
+        Selector::Version(n) => window::around_release(store, data_dir, app, n)?,
+        Selector::Id(_) => None,
+    };
+    let all = match around {
+        Some(all) => all,
+        None => {
+            let rows = deploy_rows(store, data_dir, app)?;
+            if rows.is_empty() {
+                return Err(ReleasesError::NoReleases(app.to_string()));
+            }
+            let images = source_images(store, &rows)?;
+            annotate(rows, &images, &std::collections::HashMap::new())
+        }
+    };
     let at = all
         .iter()
         .position(|a| match selector {

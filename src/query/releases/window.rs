@@ -12,46 +12,68 @@ use super::*;
 /// listed one is known (the rollback rule compares with it).
 const CONTEXT_ROWS: usize = 64;
 
-/// The newest `limit + CONTEXT_ROWS` deploy finishes of the app, annotated as if the whole
-/// history had been read: the earliest release of each revision or image among them comes from
-/// one column pass ([`list::first_releases`]) and the app's image deploys (few). `None` when
-/// the rows are not enough to decide (no release with a revision or image among the context
-/// rows): the caller reads the whole history. The rows at or before the first `limit` are
-/// right; what is further (the context) may be filtered out by `since` only.
-pub(super) fn newest_annotated(
+/// Deploy finishes read before a release shown by `releases:info`: enough to find the release
+/// before it, the failed attempts in between and the code in effect, in nearly every history.
+const INFO_ROWS: usize = 256;
+
+/// The newest deploy finishes of the app (at most `want`, up to `until` if given), with the
+/// source images of the image deploys among them.
+struct Window {
+    rows: Vec<Row>,
+    images: HashMap<u64, String>,
+    /// Fewer than `want` rows: nothing of the app's history comes before them.
+    complete: bool,
+}
+
+fn window(
     store: &Store,
     data_dir: &std::path::Path,
     app: &str,
-    limit: usize,
-) -> Result<Option<Vec<Annotated>>, IndexError> {
-    let want = limit.saturating_add(CONTEXT_ROWS);
+    until: Option<i64>,
+    want: usize,
+) -> Result<Window, IndexError> {
     let q = ListQuery {
         app: Some(app.to_string()),
         category: Some("deploy".into()),
         action: Some("finish".into()),
+        until,
         limit: want,
         ..Default::default()
     };
     let (rows, _) = list::run(store, data_dir, &q)?;
-    let mut images = source_images(store, &rows)?;
-    if rows.len() < want {
-        // The whole history: nothing before it.
-        return Ok(Some(annotate(rows, &images, &HashMap::new())));
-    }
-    let key_of = |r: &Row, images: &HashMap<u64, String>| {
-        let image_deploy = r.source_type.as_deref() == Some("docker-image");
-        let image = images
-            .get(&r.id)
-            .map(String::as_str)
-            .or(r.image_tag.as_deref().filter(|t| *t != "latest"));
-        describe::code_key(r.rev.as_deref(), image, image_deploy)
-    };
-    let keyed_context = rows
-        .iter()
-        .skip(limit)
-        .any(|r| is_release(r) && r.release.is_some() && key_of(r, &images).is_some());
-    if !keyed_context {
-        return Ok(None);
+    let images = source_images(store, &rows)?;
+    Ok(Window {
+        complete: rows.len() < want,
+        rows,
+        images,
+    })
+}
+
+/// What identifies the code of a release (see `annotate`).
+fn key_of(r: &Row, images: &HashMap<u64, String>) -> Option<String> {
+    let image_deploy = r.source_type.as_deref() == Some("docker-image");
+    let image = images
+        .get(&r.id)
+        .map(String::as_str)
+        .or(r.image_tag.as_deref().filter(|t| *t != "latest"));
+    describe::code_key(r.rev.as_deref(), image, image_deploy)
+}
+
+/// The window annotated as if the whole history had been read: the earliest release of each
+/// revision among its rows comes from the revisions' index terms ([`list::first_releases`]),
+/// that of each image from the app's image deploys (few). Right for every row that has a
+/// keyed release of the window below it (or for every row, when the window is complete).
+fn annotate_window(
+    store: &Store,
+    data_dir: &std::path::Path,
+    app: &str,
+    w: Window,
+) -> Result<Vec<Annotated>, IndexError> {
+    let Window {
+        rows, mut images, ..
+    } = w;
+    if w.complete {
+        return Ok(annotate(rows, &images, &HashMap::new()));
     }
     let keys: HashSet<String> = rows
         .iter()
@@ -91,7 +113,84 @@ pub(super) fn newest_annotated(
             }
         }
     }
-    Ok(Some(annotate(rows, &images, &firsts)))
+    Ok(annotate(rows, &images, &firsts))
+}
+
+/// The newest `limit + CONTEXT_ROWS` deploy finishes of the app, annotated as if the whole
+/// history had been read. `None` when the rows are not enough to decide (no release with a
+/// revision or image among the context rows): the caller reads the whole history. The rows at
+/// or before the first `limit` are right; the context may be filtered out by `since` only.
+pub(super) fn newest_annotated(
+    store: &Store,
+    data_dir: &std::path::Path,
+    app: &str,
+    limit: usize,
+) -> Result<Option<Vec<Annotated>>, IndexError> {
+    let w = window(
+        store,
+        data_dir,
+        app,
+        None,
+        limit.saturating_add(CONTEXT_ROWS),
+    )?;
+    let keyed_context = w
+        .rows
+        .iter()
+        .skip(limit)
+        .any(|r| is_release(r) && r.release.is_some() && key_of(r, &w.images).is_some());
+    if !w.complete && !keyed_context {
+        return Ok(None);
+    }
+    annotate_window(store, data_dir, app, w).map(Some)
+}
+
+/// Release `n` of the app and up to `INFO_ROWS` deploy finishes before it, annotated as if the
+/// whole history had been read, and the release's position among them. `None` when the release
+/// is unknown or the rows are not enough to decide (no release with a revision below it): the
+/// caller reads the whole history.
+pub(super) fn around_release(
+    store: &Store,
+    data_dir: &std::path::Path,
+    app: &str,
+    n: u64,
+) -> Result<Option<Vec<Annotated>>, IndexError> {
+    let q = ListQuery {
+        app: Some(app.to_string()),
+        category: Some("deploy".into()),
+        action: Some("finish".into()),
+        status: Some("success".into()),
+        release: Some(n),
+        limit: 1,
+        ..Default::default()
+    };
+    let Some(target) = list::run(store, data_dir, &q)?.0.pop() else {
+        return Ok(None);
+    };
+    let w = window(store, data_dir, app, Some(target.ts), INFO_ROWS)?;
+    let Some(at) = w.rows.iter().position(|r| r.id == target.id) else {
+        return Ok(None);
+    };
+    let coded_below = w.rows[at + 1..]
+        .iter()
+        .any(|r| is_release(r) && r.rev.as_deref().is_some_and(|v| !v.is_empty()));
+    if !w.complete && !coded_below {
+        return Ok(None);
+    }
+    // The window ends at the release: which release is current, the app's newest says.
+    let newest = ListQuery {
+        release: None,
+        limit: 1,
+        ..q
+    };
+    let current = list::run(store, data_dir, &newest)?
+        .0
+        .first()
+        .and_then(|r| r.release);
+    let mut all = annotate_window(store, data_dir, app, w)?;
+    for a in all.iter_mut() {
+        a.current = a.row.release.is_some() && a.row.release == current;
+    }
+    Ok(Some(all))
 }
 
 /// Whether `a`'s description (and list line) needs the event read whole: a failed deploy (its
