@@ -58,7 +58,7 @@ impl EventIndex {
         if ids.len() <= 1 {
             return Ok(());
         }
-        let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
+        let mut writer = self.writer(CATCH_UP_MEMORY)?;
         writer.merge(&ids).wait().map_err(tantivy_err(&self.dir))?;
         writer
             .wait_merging_threads()
@@ -138,7 +138,7 @@ impl EventIndex {
         old: &[u64],
         new: &[u64],
     ) -> Result<(), IndexError> {
-        let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
+        let mut writer = self.writer(CATCH_UP_MEMORY)?;
         for seg in old {
             writer.delete_term(Term::from_field_u64(self.fields.seg, *seg));
         }
@@ -176,7 +176,7 @@ impl EventIndex {
 
     /// Deletes every document matching `query` (after a prune removed those events).
     pub fn delete_matching(&self, query: Box<dyn tantivy::query::Query>) -> Result<(), IndexError> {
-        let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
+        let mut writer = self.writer(CATCH_UP_MEMORY)?;
         writer.delete_query(query).map_err(tantivy_err(&self.dir))?;
         let mark = high_water_mark(&self.index);
         let mut prepared = writer.prepare_commit().map_err(tantivy_err(&self.dir))?;
@@ -191,7 +191,7 @@ impl EventIndex {
 
     /// Deletes the documents of these ids (prune).
     pub fn delete_ids(&self, ids: &[u64]) -> Result<(), IndexError> {
-        let mut writer = self.writer(1, CATCH_UP_MEMORY)?;
+        let mut writer = self.writer(CATCH_UP_MEMORY)?;
         for id in ids {
             let t = Term::from_field_u64(self.fields.id, *id);
             let q = tantivy::query::RangeQuery::new(

@@ -182,8 +182,11 @@ impl EventIndex {
         tantivy_err(&self.dir)
     }
 
-    fn writer(&self, threads: usize, memory: usize) -> Result<IndexWriter, IndexError> {
-        match self.index.writer_with_num_threads(threads, memory) {
+    /// The index writer: one indexing thread (documents stay in event order within and across
+    /// segments, which `time_ordered` list queries rely on; see `catch_up`), no merge policy
+    /// (merges are ours, in event-id order).
+    fn writer(&self, memory: usize) -> Result<IndexWriter, IndexError> {
+        match self.index.writer_with_num_threads(1, memory) {
             Ok(w) => {
                 w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
                 Ok(w)
@@ -224,13 +227,18 @@ impl EventIndex {
             }
             return Ok(CatchUp { indexed: 0, hwm });
         }
-        let threads = if last - hwm > 100_000 { 2 } else { 1 };
-        let memory = if threads > 1 {
+        // One indexing thread, always: with two, tantivy deals the documents to two segments
+        // in turns, so neither segment (nor their merge) holds them in event order any more,
+        // while the mark still says `time_ordered` and list queries take each segment's last
+        // documents as its newest (found by the ClickHouse comparison: `last-deploys --limit
+        // 200` left out 12 deploys after a reindex of 1M events). A big catch-up gets a bigger
+        // budget, so it flushes fewer, consecutive segments instead.
+        let memory = if last - hwm > 100_000 {
             200_000_000
         } else {
             CATCH_UP_MEMORY
         };
-        let mut writer = self.writer(threads, memory)?;
+        let mut writer = self.writer(memory)?;
         let mut indexed = 0u64;
         let mut new_mark = mark;
         let mut removed: Vec<u64> = Vec::new();
