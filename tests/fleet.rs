@@ -408,6 +408,7 @@ fn relp_fleet_every_event_of_every_host_arrives_through_collector_and_sender_res
         &out.display().to_string(),
     ]);
     assert!(o.status.success(), "fleet-heads: {}", util::stderr(&o));
+    assert_eq!(util::stderr(&o), "", "no line skipped, no gap, no conflict");
     let text = std::fs::read_to_string(&heads).unwrap();
     assert_eq!(text.lines().count(), HOSTS, "one head per host: {text}");
     for h in &hosts {
@@ -675,4 +676,32 @@ fn fleet_heads_fails_when_an_event_was_shipped_with_two_chain_values() {
     .unwrap();
     let kept: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(kept["chain"], first["chain"]);
+}
+
+#[test]
+fn fleet_heads_warns_about_ids_of_a_host_not_received() {
+    let apps = [
+        ("alpha", NOW),
+        ("beta", NOW),
+        ("gamma", NOW),
+        ("delta", NOW),
+        ("epsilon", NOW),
+    ];
+    let host = host_with_events(0, &apps, "16777216");
+    let all = shipped(&[&host]);
+    let without_3: Vec<u8> = std::str::from_utf8(&all)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("{\"id\":3,"))
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    let o = host.run_stdin(&["fleet-heads"], &without_3);
+    assert!(o.status.success(), "{}", util::stderr(&o));
+    let warning = format!(
+        "dokku-audit: warning: host {}: events 3..=3 not received",
+        host_id(0)
+    );
+    assert!(util::stderr(&o).contains(&warning), "{}", util::stderr(&o));
+    let o = host.run_stdin(&["fleet-heads"], &all);
+    assert_eq!(util::stderr(&o), "", "nothing missing, nothing to say");
 }

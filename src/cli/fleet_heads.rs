@@ -7,6 +7,9 @@
 //! checks a segment line, groups them by `meta.host_id` and writes one JSON line per kept
 //! (host, id): the newest id seen, and with `--every N` also the newest id of every block of N
 //! ids, so an older part of the history can still be checked after the newest event was pruned.
+//! A writer gives each event the id after the head (segments-format.md §7.2), so ids of a host
+//! missing between the smallest and the greatest received were lost in transit (or are still on
+//! the way): each such gap is a warning.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -57,6 +60,48 @@ struct Tally {
     no_host: u64,
     /// (host, id, first chain seen, other chain seen): the same event shipped with two values.
     conflicts: Vec<(String, u64, String, String)>,
+    /// Ids received per host, as runs `first → last`.
+    received: BTreeMap<String, Runs>,
+}
+
+/// A set of ids as maximal runs of consecutive ids (first → last): a host's ids arrive mostly
+/// in order, so this stays a handful of entries however many events there are.
+#[derive(Debug, Default)]
+struct Runs(BTreeMap<u64, u64>);
+
+impl Runs {
+    fn insert(&mut self, id: u64) {
+        let before = self.0.range(..=id).next_back().map(|(&a, &b)| (a, b));
+        if before.is_some_and(|(_, last)| id <= last) {
+            return;
+        }
+        let after = id
+            .checked_add(1)
+            .and_then(|n| self.0.get(&n).map(|&last| (n, last)));
+        let joins_before = before.filter(|&(_, last)| last.checked_add(1) == Some(id));
+        match (joins_before, after) {
+            (Some((first, _)), Some((next, last))) => {
+                self.0.remove(&next);
+                self.0.insert(first, last);
+            }
+            (Some((first, _)), None) => {
+                self.0.insert(first, id);
+            }
+            (None, Some((next, last))) => {
+                self.0.remove(&next);
+                self.0.insert(id, last);
+            }
+            (None, None) => {
+                self.0.insert(id, id);
+            }
+        }
+    }
+
+    /// The holes between the runs, as (first missing, last missing).
+    fn gaps(&self) -> Vec<(u64, u64)> {
+        let runs: Vec<(u64, u64)> = self.0.iter().map(|(&a, &b)| (a, b)).collect();
+        runs.windows(2).map(|w| (w[0].1 + 1, w[1].0 - 1)).collect()
+    }
 }
 
 /// Heads per host: id → record, for the newest id and each block's newest.
@@ -99,6 +144,14 @@ pub fn run(_ctx: &Context, a: FleetHeadsArgs) -> Result<(), CliError> {
             tally.skipped,
             tally.no_host
         );
+    }
+    for (host, runs) in &tally.received {
+        for (a, b) in runs.gaps() {
+            let _ = writeln!(
+                stderr,
+                "dokku-audit: warning: host {host}: events {a}..={b} not received (lost in transit, or still on the way; fill them from the host, docs/fleet.md)"
+            );
+        }
     }
     for (host, id, first, other) in &tally.conflicts {
         let _ = writeln!(
@@ -151,6 +204,7 @@ fn read_file(path: &str, every: u64, heads: &mut Heads, tally: &mut Tally) -> Re
 /// for an id already kept (the first one shipped is the one from before any rewrite).
 fn keep(s: ShippedLine, every: u64, heads: &mut Heads, tally: &mut Tally) {
     let host = s.host_id.clone().unwrap_or_default();
+    tally.received.entry(host.clone()).or_default().insert(s.id);
     let records = heads.entry(host.clone()).or_default();
     if let Some(r) = records.get(&s.id) {
         if r.chain != s.chain {
@@ -257,6 +311,23 @@ mod tests {
             keep(line(id, "c"), 10, &mut heads, &mut t);
         }
         assert_eq!(kept(&heads), vec![9, 12, 25]);
+    }
+
+    #[test]
+    fn ids_in_any_order_are_kept_as_runs_and_holes_are_the_gaps() {
+        let mut r = Runs::default();
+        for id in [5, 1, 2, 9, 3, 10, 7, 2, 12, 11] {
+            r.insert(id);
+        }
+        assert_eq!(
+            r.0.into_iter().collect::<Vec<_>>(),
+            vec![(1, 3), (5, 5), (7, 7), (9, 12)]
+        );
+        let mut r = Runs::default();
+        for id in [4, 6, 5, u64::MAX, 1] {
+            r.insert(id);
+        }
+        assert_eq!(r.gaps(), vec![(2, 3), (7, u64::MAX - 1)]);
     }
 
     #[test]
