@@ -11,6 +11,8 @@
 //! the hosts' plain segment copies): a host rewritten consistently by its own root passes plain
 //! `verify` and fails `verify --heads`; an untouched host passes; a pruned host reports "not
 //! held", not a mismatch; a host whose newest events were cut reports them missing.
+//! `fleet_heads_*`: an event shipped with two chain values fails `fleet-heads`; ids of a host
+//! not received are warned about (how the losses rsyslog can cause are found: docs/fleet.md).
 //!
 //! The RELP test needs `rsyslogd` and the `rsyslog-relp` modules; without them it prints
 //! "SKIPPED: …" and passes (.ci/run installs them).
