@@ -39,16 +39,32 @@ pub enum ShippedLineError {
 /// reads the host members from its JSON.
 pub fn parse_shipped(line: &[u8]) -> std::result::Result<ShippedLine, ShippedLineError> {
     let checked = check_line(line)?;
-    let v: serde_json::Value = serde_json::from_slice(&checked.event_json())
+    let host: HostMembers = serde_json::from_slice(&checked.event_json())
         .map_err(|e| ShippedLineError::Json(e.to_string()))?;
-    let meta_str = |k: &str| v["meta"][k].as_str().map(str::to_string);
+    let meta = host.meta.unwrap_or_default();
     Ok(ShippedLine {
         id: checked.id,
         chain: checked.chain.to_hex(),
         ts: checked.ts().unwrap_or_default().to_string(),
-        host_id: meta_str(crate::event::host::HOST_ID_KEY),
-        host_name: meta_str(crate::event::host::HOST_NAME_KEY),
+        host_id: meta.host_id,
+        host_name: meta.host_name,
     })
+}
+
+/// The only members a collector needs from an event (§7.9): deserialising just these skips
+/// building the rest of the event, which is most of the cost over a large received file.
+#[derive(serde::Deserialize)]
+struct HostMembers {
+    #[serde(default)]
+    meta: Option<HostMeta>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HostMeta {
+    #[serde(default)]
+    host_id: Option<String>,
+    #[serde(default)]
+    host_name: Option<String>,
 }
 
 /// A removal the store recorded in a `prune` maintenance event (prune or retention, §7.6).
