@@ -200,8 +200,10 @@ fn read_file(path: &str, every: u64, heads: &mut Heads, tally: &mut Tally) -> Re
     Ok(())
 }
 
-/// Keeps `s` if it is its host's newest, or its block's newest; records a second chain value
-/// for an id already kept (the first one shipped is the one from before any rewrite).
+/// Keeps `s` if it is its host's newest, or (with `every`) its block's newest — the host's
+/// newest is always its block's newest. Records a second chain value for an id already kept
+/// (the first one shipped is the one from before any rewrite). Looks only at the entries of
+/// `s`'s block, so a large file with many blocks stays linear.
 fn keep(s: ShippedLine, every: u64, heads: &mut Heads, tally: &mut Tally) {
     let host = s.host_id.clone().unwrap_or_default();
     tally.received.entry(host.clone()).or_default().insert(s.id);
@@ -212,22 +214,21 @@ fn keep(s: ShippedLine, every: u64, heads: &mut Heads, tally: &mut Tally) {
         }
         return;
     }
-    let newest = records.keys().next_back().copied();
-    let block = |id: u64| id.checked_div(every);
-    let same_block_newer = records
-        .keys()
-        .any(|&k| k > s.id && block(k).is_some() && block(k) == block(s.id));
-    let is_newest = newest.is_none_or(|n| s.id > n);
-    if !is_newest && (every == 0 || same_block_newer) {
+    // The ids `s` competes with: its block's, or every kept id (only the newest) without blocks.
+    let (first, last) = match every {
+        0 => (0, u64::MAX),
+        n => {
+            let first = s.id - s.id % n;
+            (first, first.saturating_add(n - 1))
+        }
+    };
+    let rivals: Vec<u64> = records.range(first..=last).map(|(&k, _)| k).collect();
+    if rivals.iter().any(|&k| k > s.id) {
         return;
     }
-    // The entries this one replaces: the previous newest (unless it is its block's newest) and
-    // an older entry of the same block.
-    records.retain(|&k, _| {
-        let older_same_block = block(k).is_some() && block(k) == block(s.id) && k < s.id;
-        let superseded_newest = is_newest && Some(k) == newest && every == 0;
-        !(older_same_block || superseded_newest)
-    });
+    for k in rivals {
+        records.remove(&k);
+    }
     records.insert(
         s.id,
         HeadRecord {
