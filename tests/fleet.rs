@@ -532,7 +532,7 @@ fn verify_heads_catches_a_consistent_rewrite_by_the_hosts_root_and_passes_an_unt
 
     let o = verify_heads(&honest, &heads);
     assert!(o.status.success(), "{}", util::stdout(&o));
-    assert!(util::stdout(&o).contains("1 matched, 0 not held (pruned), 0 mismatched, 0 missing"));
+    assert!(util::stdout(&o).contains("1 matched, 0 not held (removed), 0 mismatched, 0 missing"));
 
     // The root of host 1 renames an app in event 2 and rechains everything after it.
     rewritten_edit(&rewritten);
@@ -623,7 +623,7 @@ fn verify_heads_reports_pruned_heads_as_not_held_and_refuses_a_file_without_this
     assert!(o.status.success(), "{report}");
     assert!(
         report.contains("5 of host")
-            && report.contains("3 matched, 2 not held (pruned), 0 mismatched, 0 missing"),
+            && report.contains("3 matched, 2 not held (removed), 0 mismatched, 0 missing"),
         "{report}"
     );
     assert!(
@@ -706,4 +706,45 @@ fn fleet_heads_warns_about_ids_of_a_host_not_received() {
     assert!(util::stderr(&o).contains(&warning), "{}", util::stderr(&o));
     let o = host.run_stdin(&["fleet-heads"], &all);
     assert_eq!(util::stderr(&o), "", "nothing missing, nothing to say");
+}
+
+#[test]
+fn verify_heads_reports_heads_a_restore_replaced_as_not_held() {
+    let host = host_with_events(0, &[("alpha", NOW), ("beta", NOW)], "16777216");
+    let backup = host.ok(&["backup"]);
+    let backup = backup.lines().last().unwrap().to_string();
+    for (n, app) in ["gamma", "delta"].iter().enumerate() {
+        let mut c = util::plugin_trigger(
+            "post-create",
+            &[app],
+            &host.data,
+            &host.tmp.path().join("home"),
+            &(3000 + n).to_string(),
+            NOW,
+        );
+        for (k, v) in &host.extra_env {
+            c.env(k, v);
+        }
+        assert!(c.stdin(Stdio::null()).output().unwrap().status.success());
+    }
+    let heads = heads_of(&host, &shipped(&[&host]), &[]);
+    let head: Value =
+        serde_json::from_str(std::fs::read_to_string(&heads).unwrap().trim()).unwrap();
+    let head_id = head["id"].as_u64().unwrap();
+    let o = host.run(&["restore", &backup, "--yes"]);
+    assert!(o.status.success(), "restore: {}", util::stderr(&o));
+
+    let o = verify_heads(&host, &heads);
+    let report = util::stdout(&o);
+    assert!(o.status.success(), "{report}");
+    assert!(
+        report.contains(&format!(
+            "notice: head id {head_id}: not held: replaced by a restore (maintenance event"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("0 matched, 1 not held (removed), 0 mismatched, 0 missing"),
+        "{report}"
+    );
 }

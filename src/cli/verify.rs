@@ -98,7 +98,7 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<(), CliError> {
 /// per head not held because of a recorded removal, an issue per failing head.
 fn heads_text(h: &super::verify_heads::HeadsReport, out: &mut String) {
     out.push_str(&format!(
-        "heads: {} of host {} from {}: {} matched, {} not held (pruned), {} mismatched, {} missing\n",
+        "heads: {} of host {} from {}: {} matched, {} not held (removed), {} mismatched, {} missing\n",
         h.checked.len(),
         h.host_id,
         h.file,

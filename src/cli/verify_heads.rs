@@ -1,8 +1,8 @@
 //! `verify --heads FILE`: this host's chain values against the ones a collector received
 //! (segments-format.md §5.5). Each recorded head of this host (its `host_id`) is one of:
 //! matched (the store holds that id with that chain value), a mismatch (it holds the id with
-//! another value: rewritten after it was shipped), not held but removed by a prune or retention
-//! this store recorded, or missing (not held and no recorded removal explains it).
+//! another value: rewritten after it was shipped), not held but removed by a prune, retention or
+//! restore this store recorded, or missing (not held and no recorded removal explains it).
 
 use std::collections::BTreeSet;
 
@@ -25,6 +25,8 @@ pub enum HeadOutcome {
     Removed {
         /// The maintenance event.
         by: u64,
+        /// Its action: `prune` (prune or retention) or `restore`.
+        action: &'static str,
         /// The removal's chain anchor carries this head's value as the `prev` of a gap, so
         /// the removed line had the value the collector received.
         anchored: bool,
@@ -64,9 +66,18 @@ impl HeadOutcome {
                 "head id {}: chain mismatch: the collector received {}, the store has {local} (history rewritten after it was shipped)",
                 h.id, h.chain
             ),
-            HeadOutcome::Removed { by, anchored } => format!(
-                "head id {}: not held: removed by prune/retention (maintenance event {by}){}",
+            HeadOutcome::Removed {
+                by,
+                action,
+                anchored,
+            } => format!(
+                "head id {}: not held: {} (maintenance event {by}){}",
                 h.id,
+                if *action == "restore" {
+                    "replaced by a restore"
+                } else {
+                    "removed by prune/retention"
+                },
                 if *anchored { "; its chain anchor carries the received value" } else { "" }
             ),
             HeadOutcome::Missing { last_id } if h.id > *last_id => format!(
@@ -129,7 +140,7 @@ pub fn check(ctx: &Context, store: &Store, file: &str) -> Result<HeadsReport, Cl
     mine.sort_by_key(|h| h.id);
     mine.dedup_by_key(|h| h.id);
     let ids: BTreeSet<u64> = mine.iter().map(|h| h.id).collect();
-    let held = store.held_chains(&ids)?;
+    let held = store.held_chains(&ids, &host.id)?;
     let checked = mine
         .into_iter()
         .map(|h| {
@@ -153,6 +164,7 @@ fn outcome(held: &HeldChains, h: &HeadRecord) -> HeadOutcome {
         None => match held.removal_of(h.id) {
             Some(r) => HeadOutcome::Removed {
                 by: r.event_id,
+                action: r.action,
                 anchored: r.anchor_prevs.contains(&h.chain),
             },
             None => HeadOutcome::Missing {

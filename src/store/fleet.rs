@@ -67,11 +67,14 @@ struct HostMeta {
     host_name: Option<String>,
 }
 
-/// A removal the store recorded in a `prune` maintenance event (prune or retention, §7.6).
+/// A removal the store recorded in a maintenance event: `prune` (prune or retention, §7.6) or
+/// `restore` (the replaced history after the backup's last id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRemoval {
     /// The id of the maintenance event.
     pub event_id: u64,
+    /// Its action: `prune` or `restore`.
+    pub action: &'static str,
     /// Smallest id removed.
     pub min_id: u64,
     /// Largest id removed.
@@ -104,7 +107,8 @@ impl Store {
     /// The chain values of `ids` and the removals recorded anywhere in the store, in one scan
     /// (a maintenance event comes after what it removed, so the whole store is read). Damaged
     /// lines are skipped, as every reader does: an id held only by a damaged line is not held.
-    pub fn held_chains(&self, ids: &BTreeSet<u64>) -> Result<HeldChains> {
+    /// `host_id` is this host's: only its own restore events count.
+    pub fn held_chains(&self, ids: &BTreeSet<u64>, host_id: &str) -> Result<HeldChains> {
         let mut out = HeldChains::default();
         self.scan(&mut |item| {
             if let ScanItem::Line { line, .. } = item {
@@ -112,7 +116,7 @@ impl Store {
                     out.chains.insert(line.id, line.chain.to_hex());
                 }
                 out.last_id = out.last_id.max(line.id);
-                if let Some(r) = recorded_removal(line.id, line.event_open) {
+                if let Some(r) = recorded_removal(line.id, line.event_open, host_id) {
                     out.removals.push(r);
                 }
             }
@@ -122,22 +126,41 @@ impl Store {
     }
 }
 
-/// The removal a `prune` maintenance line records. Only events that carry `chain_anchors`
-/// count: `import` renames that member (§5.3), so a removal recorded by another store that was
-/// imported here can never explain an id missing from this one.
-fn recorded_removal(id: u64, event_open: &[u8]) -> Option<RecordedRemoval> {
-    memfind(
-        event_open,
-        b"\"category\":\"maintenance\",\"action\":\"prune\"",
-    )?;
-    memfind(event_open, b"\"chain_anchors\"")?;
+/// The removal a maintenance line records. A `prune` counts only when it carries
+/// `chain_anchors`: `import` renames that member (§5.3), so a prune recorded by another store
+/// and imported here can never explain an id missing from this one. A `restore` counts only
+/// when it carries this host's `host_id` (an imported one keeps its own host's, §7.9); it
+/// replaced every id after its `backup_last_id` and before itself.
+fn recorded_removal(id: u64, event_open: &[u8], host_id: &str) -> Option<RecordedRemoval> {
+    let is = |action: &[u8]| memfind(event_open, action).is_some();
+    let action = if is(b"\"category\":\"maintenance\",\"action\":\"prune\"") {
+        memfind(event_open, b"\"chain_anchors\"")?;
+        "prune"
+    } else if is(b"\"category\":\"maintenance\",\"action\":\"restore\"") {
+        "restore"
+    } else {
+        return None;
+    };
     let mut json = event_open.to_vec();
     json.push(b'}');
     let v: serde_json::Value = serde_json::from_slice(&json).ok()?;
     let meta = &v["meta"];
+    if action == "restore" {
+        if meta[crate::event::host::HOST_ID_KEY].as_str() != Some(host_id) {
+            return None;
+        }
+        return Some(RecordedRemoval {
+            event_id: id,
+            action,
+            min_id: meta["backup_last_id"].as_u64()?.checked_add(1)?,
+            max_id: id.checked_sub(1)?,
+            anchor_prevs: Vec::new(),
+        });
+    }
     let anchors = meta["chain_anchors"].as_array()?;
     Some(RecordedRemoval {
         event_id: id,
+        action,
         min_id: meta["min_id"].as_u64()?,
         max_id: meta["max_id"].as_u64()?,
         anchor_prevs: anchors
@@ -177,12 +200,20 @@ mod tests {
     #[test]
     fn only_a_prune_with_its_own_anchors_records_a_removal() {
         let own = br#"{"id":9,"ts":"x","app":null,"category":"maintenance","action":"prune","meta":{"deleted_count":3,"min_id":2,"max_id":4,"chain_anchors":[{"id":5,"prev":"ab"}]}"#;
-        let r = recorded_removal(9, own).unwrap();
+        let r = recorded_removal(9, own, "h").unwrap();
         assert_eq!(
             (r.min_id, r.max_id, r.anchor_prevs),
             (2, 4, vec!["ab".into()])
         );
         let imported = br#"{"id":9,"ts":"x","app":null,"category":"maintenance","action":"prune","meta":{"min_id":2,"max_id":4,"imported_chain_anchors":[]}"#;
-        assert!(recorded_removal(9, imported).is_none());
+        assert!(recorded_removal(9, imported, "h").is_none());
+    }
+
+    #[test]
+    fn only_this_hosts_restore_records_the_ids_it_replaced() {
+        let restore = br#"{"id":20,"ts":"x","app":null,"category":"maintenance","action":"restore","meta":{"backup_last_id":12,"host_id":"h"}"#;
+        let r = recorded_removal(20, restore, "h").unwrap();
+        assert_eq!((r.action, r.min_id, r.max_id), ("restore", 13, 19));
+        assert!(recorded_removal(20, restore, "other").is_none());
     }
 }
