@@ -20,6 +20,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod dist;
+mod fleet;
 mod format;
 mod host_identity;
 mod hostile_input;

@@ -7,6 +7,7 @@ mod demo;
 mod deploy_status;
 mod doctor;
 mod export;
+mod fleet_heads;
 mod generate;
 pub mod hook;
 mod import;
@@ -25,6 +26,7 @@ mod tail;
 mod trail;
 mod vacuum;
 mod verify;
+mod verify_heads;
 
 use std::path::PathBuf;
 
@@ -58,8 +60,11 @@ pub enum Command {
     /// Deep checks: permissions, every checksum and the chain, index, stale state, leftovers,
     /// free space, settings, filesystem; exit 1 on any issue.
     Doctor,
-    /// Check every checksum and the tamper-evidence chain; exit 1 on failure.
+    /// Check every checksum and the tamper-evidence chain (and, with --heads, this host's chain
+    /// values against a collector's heads file); exit 1 on failure.
     Verify(verify::VerifyArgs),
+    /// On a collector: each host's chain heads from the lines it received, for `verify --heads`.
+    FleetHeads(fleet_heads::FleetHeadsArgs),
     /// The newest events, oldest first; with --follow, stream new ones as they land.
     Tail(tail::TailArgs),
     /// Append events from another export (new ids, original times kept).
@@ -252,6 +257,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Command::Doctor => doctor::run(&ctx),
         Command::Tail(a) => tail::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::FleetHeads(a) => fleet_heads::run(&ctx, a),
         Command::Import(a) => import::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Demo(a) => demo::run(ctx, a),

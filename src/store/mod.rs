@@ -11,6 +11,7 @@
 pub mod backup;
 pub mod compact;
 pub mod error;
+pub mod fleet;
 pub mod follow;
 mod head;
 pub(crate) mod line;
