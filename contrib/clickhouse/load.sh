@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Loads shipped dokku-audit segment lines into ClickHouse (dokku_audit.events, schema.sql).
+#
+#   load.sh [FILE...]        FILE: a segment (.jsonl, or a sealed .jsonl.zst), an export
+#                            (export --format jsonl), or - for stdin; no FILE: stdin
+#
+# Each line is projected by project.jq into the table's columns (lines that are not event
+# objects, such as a torn last line after a crash, are skipped) and inserted with
+# clickhouse-client in JSONEachRow. Loading the same lines again is harmless: the table keeps one
+# row per (host_id, id) and the views read it with FINAL.
+#
+# Environment: CH_HOST (localhost), CH_PORT (9000), CH_USER (default), CH_PASSWORD (none),
+# CLICKHOUSE_CLIENT (clickhouse-client).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+client=${CLICKHOUSE_CLIENT:-clickhouse-client}
+args=(--host "${CH_HOST:-localhost}" --port "${CH_PORT:-9000}" --user "${CH_USER:-default}")
+if [ -n "${CH_PASSWORD:-}" ]; then
+  args+=(--password "$CH_PASSWORD")
+fi
+
+lines() {
+  if [ $# -eq 0 ]; then
+    cat
+    return
+  fi
+  local f
+  for f in "$@"; do
+    case "$f" in
+      -) cat ;;
+      *.zst) zstdcat -- "$f" ;;
+      *) cat -- "$f" ;;
+    esac
+  done
+}
+
+lines "$@" \
+  | jq -cR -f "$here/project.jq" \
+  | "$client" "${args[@]}" --query "INSERT INTO dokku_audit.events
+      (host_id, host_name, id, ts, app, category, action, status, classification,
+       source_trigger, source_type, image_tag, rev, actor_type, actor_name, actor_label,
+       correlation_id, message, meta, created_at, release, chain, code_key, search_text)
+      FORMAT JSONEachRow"

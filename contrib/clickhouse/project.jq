@@ -1,0 +1,62 @@
+# One shipped segment line (raw text, jq -R) -> one row of dokku_audit.events (schema.sql), or
+# nothing for a line that is not an event object (a torn last line after a crash, a blank line).
+# The integrity members a segment line ends with ("v", "chain", "crc") are dropped, except the
+# chain value, kept in its own column.
+
+# Meta keys left out of the CLI's full text (src/index/schema.rs, UNSEARCHED_META_KEYS).
+def unsearched: ["actor_source", "success_hint", "subcommand", "triggered_by_subcommand",
+  "container_type", "dokku_version", "hostname", "value_redacted"];
+
+# The text of a meta value as the CLI's index adds it: every string and number, depth first,
+# each after a space; booleans and nulls add nothing.
+def meta_text:
+  if type == "string" then " " + .
+  elif type == "number" then " " + tostring
+  elif type == "array" or type == "object" then [.[] | meta_text] | join("")
+  else "" end;
+
+# message, then the meta values (in their order) except the unsearched keys and a top-level
+# string equal to the message.
+def search_text:
+  .message as $m
+  | $m + ([.meta // {} | to_entries[]
+           | select((.key | IN(unsearched[]) | not) and .value != $m)
+           | .value | meta_text] | join(""));
+
+# The code a deploy ran, as `releases` compares it for rollbacks (src/query/releases): an image
+# deploy (source_type docker-image) is its source image (the image argument of git:from-image in
+# the recorded command, else an image tag other than "latest"), anything else its revision.
+def source_image:
+  (.meta.triggered_by_subcommand // null) as $sub
+  | if ($sub | type) != "string" then null
+    else ((.meta.triggered_by_command // "") | if type == "string" then . else "" end
+          | [splits("\\s+") | select(. != "")]) as $w
+      | ($w | index([$sub])) as $i
+      | if $sub != "git:from-image" or $i == null then null
+        else [$w[$i + 1:][] | select(startswith("--") | not)][1] end
+    end;
+def code_key:
+  (if .status == "success" and .source_type == "docker-image"
+   then (source_image // (.image_tag | select(. != null and . != "latest")))
+   else null end) as $img
+  | if $img != null and $img != "" then "image:" + $img
+    elif (.rev // "") != "" then "rev:" + .rev
+    else "" end;
+
+def str_or_empty: if type == "string" then . else "" end;
+
+fromjson?
+| select(type == "object" and (.id | type) == "number" and (.ts | type) == "string")
+| {
+    host_id: (.meta.host_id | str_or_empty),
+    host_name: (.meta.host_name | str_or_empty),
+    id, ts: (.ts | fromdateiso8601),
+    app, category, action, status, classification, source_trigger, source_type, image_tag, rev,
+    actor_type, actor_name, actor_label, correlation_id, message,
+    meta: (.meta // {} | tojson),
+    created_at: (.created_at | try fromdateiso8601 catch 0),
+    release: (.meta.release | if type == "number" then . else null end),
+    chain: (.chain | str_or_empty),
+    code_key: code_key,
+    search_text: search_text
+  }
