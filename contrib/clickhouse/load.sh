@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Loads shipped dokku-audit segment lines into ClickHouse (dokku_audit.events, schema.sql).
 #
-#   load.sh [FILE...]        FILE: a segment (.jsonl, or a sealed .jsonl.zst), an export
-#                            (export --format jsonl), or - for stdin; no FILE: stdin
+#   load.sh [--host-id ID] [--host-name NAME] [FILE...]
+#
+# FILE: a segment (.jsonl, or a sealed .jsonl.zst), an export (export --format jsonl), or - for
+# stdin; no FILE: stdin. The host of an event is its meta.host_id and meta.host_name; for events
+# without them (written before the host fields existed) it is --host-id/--host-name when given
+# (the lines come from a known host), else ''. Events of different hosts that all have host id
+# '' are one host to the table: their ids collide, and only one of each id is kept.
 #
 # Each line is projected by project.jq into the table's columns (lines that are not event
 # objects, such as a torn last line after a crash, are skipped) and inserted with
@@ -20,6 +25,34 @@ if [ -n "${CH_PASSWORD:-}" ]; then
   args+=(--password "$CH_PASSWORD")
 fi
 
+host_id=""
+host_name=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --host-id)
+      if [ $# -lt 2 ] || ! [[ $2 =~ ^[0-9a-f]{32}$ ]]; then
+        echo " !     --host-id needs 32 lower-case hex characters" >&2
+        exit 1
+      fi
+      host_id=$2
+      shift 2
+      ;;
+    --host-name)
+      if [ $# -lt 2 ]; then
+        echo " !     --host-name needs a value" >&2
+        exit 1
+      fi
+      host_name=$2
+      shift 2
+      ;;
+    --)
+      shift
+      break
+      ;;
+    *) break ;;
+  esac
+done
+
 lines() {
   if [ $# -eq 0 ]; then
     cat
@@ -36,7 +69,7 @@ lines() {
 }
 
 lines "$@" \
-  | jq -cR -f "$here/project.jq" \
+  | jq -cR --arg host_id "$host_id" --arg host_name "$host_name" -f "$here/project.jq" \
   | "$client" "${args[@]}" --query "INSERT INTO dokku_audit.events
       (host_id, host_name, id, ts, app, category, action, status, classification,
        source_trigger, source_type, image_tag, rev, actor_type, actor_name, actor_label,

@@ -1,5 +1,7 @@
 # One shipped segment line (raw text, jq -R) -> one row of dokku_audit.events (schema.sql), or
 # nothing for a line that is not an event object (a torn last line after a crash, a blank line).
+# $host_id, $host_name (jq --arg): the host of lines whose event has no meta.host_id /
+# meta.host_name ('' when unknown).
 # The integrity members a segment line ends with ("v", "chain", "crc") are dropped, except the
 # chain value, kept in its own column.
 
@@ -48,8 +50,8 @@ def str_or_empty: if type == "string" then . else "" end;
 fromjson?
 | select(type == "object" and (.id | type) == "number" and (.ts | type) == "string")
 | {
-    host_id: (.meta.host_id | str_or_empty),
-    host_name: (.meta.host_name | str_or_empty),
+    host_id: (.meta.host_id | str_or_empty | if . == "" then $host_id else . end),
+    host_name: (.meta.host_name | str_or_empty | if . == "" then $host_name else . end),
     id, ts: (.ts | fromdateiso8601),
     app, category, action, status, classification, source_trigger, source_type, image_tag, rev,
     actor_type, actor_name, actor_label, correlation_id, message,
