@@ -265,8 +265,14 @@ fn project(rows: &[Value], fields: &[&str]) -> Vec<Vec<Value>> {
         .collect()
 }
 
-/// Compares one view on one host; returns how many rows it had.
-fn same(server: &Server, host: &Host, cli: &[&str], sql: &[&str], fields: &[&str]) -> usize {
+/// Compares one view on one host; returns its rows (the compared fields).
+fn same(
+    server: &Server,
+    host: &Host,
+    cli: &[&str],
+    sql: &[&str],
+    fields: &[&str],
+) -> Vec<Vec<Value>> {
     let want = host.cli(cli);
     let want: Vec<Value> = match want {
         Value::Array(a) => a,
@@ -292,7 +298,7 @@ fn same(server: &Server, host: &Host, cli: &[&str], sql: &[&str], fields: &[&str
             first.and_then(|i| got.get(i)),
         );
     }
-    want.len()
+    want
 }
 
 #[test]
@@ -443,7 +449,10 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
     let (t1, t2) = (ts(0.3), ts(0.6));
     let mut rows = 0;
     let mut cases = 0;
+    let mut rollbacks = 0;
+    // Every case on alpha (the host with rollbacks); the first of each kind on the others.
     for h in &hosts {
+        let n = if h.id == ALPHA { usize::MAX } else { 1 };
         let apps: BTreeSet<String> = h
             .events
             .iter()
@@ -453,14 +462,21 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
         assert!(apps.len() >= 3, "{apps:?}");
         let app = apps.iter().next().unwrap().as_str();
         let mut check = |cli: &[&str], sql: &[&str], fields: &[&str]| {
-            rows += same(&server, h, cli, sql, fields);
+            let got = same(&server, h, cli, sql, fields);
+            rows += got.len();
             cases += 1;
+            if fields == RELEASE_FIELDS {
+                rollbacks += got.iter().filter(|r| !r[6].is_null()).count();
+            }
         };
         for extra in [
             vec![],
             vec!["--app", app],
             vec!["--classification", "release_only", "--limit", "7"],
-        ] {
+        ]
+        .into_iter()
+        .take(n)
+        {
             let cli: Vec<&str> = ["last-deploys"].into_iter().chain(extra).collect();
             check(&cli, &cli, DEPLOY_FIELDS);
         }
@@ -468,7 +484,10 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
             vec![],
             vec!["--category", "config"],
             vec!["--since", &t1, "--until", &t2, "--limit", "500"],
-        ] {
+        ]
+        .into_iter()
+        .take(n)
+        {
             let cli: Vec<&str> = ["timeline", app].into_iter().chain(extra).collect();
             check(&cli, &cli, LIST_FIELDS);
         }
@@ -483,7 +502,10 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
             vec!["--action", "set*", "--limit", "40"],
             vec!["--action", "fini?h"],
             vec!["--since", &t1, "--until", &t2, "--limit", "1000"],
-        ] {
+        ]
+        .into_iter()
+        .take(n)
+        {
             let cli: Vec<&str> = ["recent"].into_iter().chain(extra).collect();
             check(&cli, &cli, LIST_FIELDS);
         }
@@ -497,11 +519,14 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
             vec!["--query", "198.51.100.7", "--limit", "25"],
             vec!["--query", "bash", "--category", "command"],
             vec!["--query", "Redis_URL", "--since", &t1, "--until", &t2],
-        ] {
+        ]
+        .into_iter()
+        .take(n)
+        {
             let cli: Vec<&str> = ["search"].into_iter().chain(extra).collect();
             check(&cli, &cli, LIST_FIELDS);
         }
-        for a in &apps {
+        for a in apps.iter().take(if n == 1 { 2 } else { n }) {
             check(
                 &["releases", a, "--limit", "1000"],
                 &["releases", a, "--limit", "1000"],
@@ -515,17 +540,6 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
         );
     }
     // Rollbacks were compared, not only absent on both sides.
-    let rollbacks: usize =
-        BTreeSet::from_iter(hosts[1].events.iter().filter_map(|e| e["app"].as_str()))
-            .into_iter()
-            .map(|a| {
-                server
-                    .view(&["releases", a, "--host-id", ALPHA, "--limit", "1000"])
-                    .iter()
-                    .filter(|r| !r["rollback_to"].is_null())
-                    .count()
-            })
-            .sum();
     assert!(rollbacks > 0, "no rollback in alpha's history");
     assert!(rows > 1000, "{rows} rows compared");
     eprintln!(

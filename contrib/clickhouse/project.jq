@@ -6,24 +6,20 @@
 # chain value, kept in its own column.
 
 # Meta keys left out of the CLI's full text (src/index/schema.rs, UNSEARCHED_META_KEYS).
-def unsearched: ["actor_source", "success_hint", "subcommand", "triggered_by_subcommand",
-  "container_type", "dokku_version", "hostname", "value_redacted"];
+def unsearched: {"actor_source": true, "success_hint": true, "subcommand": true,
+  "triggered_by_subcommand": true, "container_type": true, "dokku_version": true,
+  "hostname": true, "value_redacted": true};
 
-# The text of a meta value as the CLI's index adds it: every string and number, depth first,
-# each after a space; booleans and nulls add nothing.
-def meta_text:
-  if type == "string" then " " + .
-  elif type == "number" then " " + tostring
-  elif type == "array" or type == "object" then [.[] | meta_text] | join("")
-  else "" end;
-
-# message, then the meta values (in their order) except the unsearched keys and a top-level
-# string equal to the message.
+# message, then the text of the meta values (in their order) except the unsearched keys and a
+# top-level string equal to the message: as the CLI's index adds it, every string and number in
+# the value, depth first (`..` visits an object's values and an array's items in order), each
+# after a space; booleans and nulls add nothing.
 def search_text:
   .message as $m
-  | $m + ([.meta // {} | to_entries[]
-           | select((.key | IN(unsearched[]) | not) and .value != $m)
-           | .value | meta_text] | join(""));
+  | unsearched as $u
+  | (.meta // {}) as $meta
+  | $m + ([$meta | keys_unsorted[] | select($u[.] | not) | $meta[.] | select(. != $m)
+           | .. | select(type == "string" or type == "number") | " " + tostring] | join(""));
 
 # The code a deploy ran, as `releases` compares it for rollbacks (src/query/releases): an image
 # deploy (source_type docker-image) is its source image (the image argument of git:from-image in
