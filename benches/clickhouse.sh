@@ -101,8 +101,9 @@ t0=$(now_ms)
 sql "OPTIMIZE TABLE dokku_audit.events FINAL"
 t1=$(now_ms)
 echo "OPTIMIZE TABLE FINAL: $((t1 - t0)) ms; rows stored: $(sql 'SELECT count() FROM dokku_audit.events')"
-bytes=$(du -sb "$srv/data/data/dokku_audit/events" | cut -f1)
-echo "== disk: $bytes bytes for $n events = $((bytes / n)) B/event (segments: $(cat "$D"/segments/*.zst | wc -c) bytes)"
+# The active parts (du also counts the merged-away parts, deleted minutes later).
+bytes=$(sql "SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = 'dokku_audit'")
+echo "== disk: $bytes bytes for $n events = $((bytes / n)) B/event (the host's sealed segments: $(cat "$D"/segments/*.zst | wc -c) bytes; du of the table now: $(du -sb "$srv/data/data/dokku_audit/events" | cut -f1))"
 sql "SELECT name, sum(data_compressed_bytes) AS compressed, sum(data_uncompressed_bytes) AS raw
      FROM system.columns WHERE database = 'dokku_audit' AND table = 'events'
      GROUP BY name ORDER BY compressed DESC LIMIT 8 FORMAT PrettyCompactNoEscapes"
@@ -123,8 +124,8 @@ hyperfine -N --warmup 2 --runs "${RUNS:-10}" --export-json "$work/views.json" \
   --command-name "CH  recent --actor alice --action set*" "$Q recent --actor alice --action set*" \
   --command-name "CLI search rare term" "$B --data-dir $D search --query $rare --format json" \
   --command-name "CH  search rare term" "$Q search --query $rare" \
-  --command-name "CLI search deploy finished" "$B --data-dir $D search --query deploy\ finished --format json" \
-  --command-name "CH  search deploy finished" "$Q search --query deploy\ finished" \
+  --command-name "CLI search deploy finished" "$B --data-dir $D search --query 'deploy finished' --format json" \
+  --command-name "CH  search deploy finished" "$Q search --query 'deploy finished'" \
   --command-name "CLI releases api" "$B --data-dir $D releases api --format json" \
   --command-name "CH  releases api" "$Q releases api" >/dev/null
 jq -r '.results[] | "\(.command)\t\(.median * 1000 | round) ms"' "$work/views.json" |
