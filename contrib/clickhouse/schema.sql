@@ -46,8 +46,11 @@ CREATE TABLE IF NOT EXISTS dokku_audit.events
     code_key       String,            -- the code a deploy ran ('rev:<rev>' or 'image:<image>'),
                                       -- as `releases` compares it for rollbacks; '' if none
     search_text    String,            -- what `search` matches: message and meta values
-    search_tokens  Array(String) MATERIALIZED
-        arrayFilter(t -> length(t) < 40, extractAll(lowerUTF8(search_text), '[\\pL\\pN]+')),
+    -- search_text's tokens as the CLI's index makes them (runs of letters and digits,
+    -- lower-cased, shorter than 40 bytes), each between spaces: ' config keys set database url '
+    -- (a phrase of consecutive tokens is then a substring: position(search_norm, ' a b ') > 0)
+    search_norm    String MATERIALIZED concat(' ', arrayStringConcat(arrayFilter(tok -> length(tok) < 40,
+        extractAll(lowerUTF8(search_text), '[\\pL\\pN]+')), ' '), ' '),
     loaded_at      DateTime DEFAULT now()
 )
 ENGINE = ReplacingMergeTree(loaded_at)
