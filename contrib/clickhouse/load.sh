@@ -18,7 +18,8 @@
 # jq and a clickhouse-client of its own (jq is the slow part: about 10k lines/s per core).
 #
 # Environment: CH_HOST (localhost), CH_PORT (9000), CH_USER (default), CH_PASSWORD (none),
-# CLICKHOUSE_CLIENT (clickhouse-client), LOAD_JOBS.
+# CLICKHOUSE_CLIENT (clickhouse-client), LOAD_JOBS, LOAD_BLOCK_ROWS (rows per insert block,
+# default 100000: the server holds a block in memory while it writes it, ~1 KB per row).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -81,7 +82,8 @@ lines() {
 
 lines "$@" \
   | jq -cR --arg host_id "$host_id" --arg host_name "$host_name" -f "$here/project.jq" \
-  | "$client" "${args[@]}" --query "INSERT INTO dokku_audit.events
+  | "$client" "${args[@]}" --max_insert_block_size="${LOAD_BLOCK_ROWS:-100000}" \
+    --query "INSERT INTO dokku_audit.events
       (host_id, host_name, id, ts, app, category, action, status, classification,
        source_trigger, source_type, image_tag, rev, actor_type, actor_name, actor_label,
        correlation_id, message, meta, created_at, release, chain, code_key, search_text)

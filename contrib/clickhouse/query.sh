@@ -44,9 +44,9 @@ epoch() {
   date -u -d "$t" +%s 2>/dev/null || die "invalid time: $t"
 }
 
-# An --action glob (* and ?) as an anchored RE2 pattern: other punctuation is escaped.
+# An --action glob (* and ?) as an anchored RE2 pattern: other ASCII punctuation is escaped.
 glob_re() {
-  jq -rn --arg g "$1" '"^" + ($g | gsub("(?<c>[[:punct:]])"; if .c == "*" then ".*"
+  jq -rn --arg g "$1" '"^" + ($g | gsub("(?<c>[!-/:-@\\[-`{-~])"; if .c == "*" then ".*"
     elif .c == "?" then "." else "\\" + .c end)) + "$"'
 }
 
@@ -98,7 +98,10 @@ while [ $# -gt 0 ]; do
       [[ $val =~ ^[0-9]+$ ]] || die "--limit must be a positive integer"
       limit=$val
       ;;
-    format) format=$val ;;
+    format)
+      [[ $val =~ ^[A-Za-z]+$ ]] || die "invalid format: $val"
+      format=$val
+      ;;
     *)
       [[ $allowed == *" $opt "* ]] || die "unknown option for $view: --$opt"
       case $opt in
