@@ -14,6 +14,7 @@ mod backup;
 mod capture_changes;
 mod capture_parity;
 mod capture_posture;
+mod clickhouse;
 mod codec_props;
 mod compat;
 mod concurrency;
