@@ -3,10 +3,12 @@
 //! `load.sh`, twice and in another order the second time, and every view in `query.sh` gives
 //! the CLI's answer on each host: the same events in the same order, with the same fields.
 //!
-//! The hosts: `demo` writes a few thousand events (no host fields: the host id is ''); its
-//! export is imported, with `meta.host_id`/`meta.host_name` added, into two more data
-//! directories ("alpha", whose history is changed so that some deploys roll back, and "beta",
-//! a part of it). Their event ids overlap: only (host_id, id) tells the events apart.
+//! The hosts, each with its own `DOKKU_AUDIT_HOST_ID` (as three machines would have): `demo`
+//! writes a few thousand events on "gamma"; its export is imported into two more data
+//! directories: "alpha", with alpha's host fields and a history changed so that some deploys
+//! roll back, and "beta", a part of it with the host fields taken out (lines from before the
+//! host fields existed: the loader's `--host-id` gives them their host). Their event ids
+//! overlap: only (host_id, id) tells the events apart.
 //!
 //! Needs `clickhouse-server` and `clickhouse-client` (Debian packages of the same names); without
 //! them the test prints "SKIPPED: clickhouse-server not installed" and passes.
@@ -23,6 +25,14 @@ use crate::util::{stderr, TestEnv};
 
 const ALPHA: &str = "a1fa0000000000000000000000000001";
 const BETA: &str = "be7a0000000000000000000000000002";
+const GAMMA: &str = "9a3a0000000000000000000000000003";
+
+/// A data directory whose recorded events carry this host identity.
+fn host_env(id: &str, name: &str) -> TestEnv {
+    TestEnv::new()
+        .env("DOKKU_AUDIT_HOST_ID", id)
+        .env("DOKKU_AUDIT_HOST_NAME", name)
+}
 
 /// A private clickhouse-server in a temp dir, on free ports; killed when dropped.
 struct Server {
@@ -168,7 +178,7 @@ impl Server {
     }
 }
 
-/// One simulated host: a data dir, and its host id ('' for events without one).
+/// One simulated host: a data dir, and its host id.
 struct Host {
     env: TestEnv,
     id: &'static str,
@@ -201,6 +211,20 @@ fn with_host(events: &[Value], id: &str, name: &str, f: impl Fn(usize, &mut Valu
         meta.insert("host_id".into(), id.into());
         meta.insert("host_name".into(), name.into());
         f(i, &mut e);
+        out.extend(serde_json::to_vec(&e).unwrap());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The events as lines from before the host fields existed.
+fn without_host(events: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in events {
+        let mut e = e.clone();
+        let meta = e["meta"].as_object_mut().unwrap();
+        meta.remove("host_id");
+        meta.remove("host_name");
         out.extend(serde_json::to_vec(&e).unwrap());
         out.push(b'\n');
     }
@@ -324,15 +348,16 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
     .unwrap();
     server.sql(&schema).expect("schema.sql");
 
-    // Three hosts. The legacy one is the binary's demo (no host fields).
-    let legacy = TestEnv::new();
-    let o = legacy.run(&["demo", "--events", "3000", "--show", "0"]);
+    // Three hosts. Gamma's history is the binary's demo.
+    let gamma = host_env(GAMMA, "gamma");
+    let o = gamma.run(&["demo", "--events", "3000", "--show", "0"]);
     assert!(o.status.success(), "demo: {}", stderr(&o));
-    let events = legacy.export_events();
+    let events = gamma.export_events();
+    assert!(events.iter().all(|e| e["meta"]["host_id"] == GAMMA));
     assert!(events.len() >= 3000, "{}", events.len());
     // alpha: every 7th source deploy of an app deploys again the revision of that app's first
     // source deploy (a rollback, unless it is already the code in effect).
-    let alpha = TestEnv::new();
+    let alpha = host_env(ALPHA, "alpha");
     let first_rev = |app: &str| {
         events
             .iter()
@@ -356,10 +381,10 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
         }),
     );
     assert!(rolled.get() > 3, "{}", rolled.get());
-    let beta = TestEnv::new();
-    import(&beta, &with_host(&events[..1200], BETA, "beta", |_, _| {}));
+    let beta = host_env(BETA, "beta");
+    import(&beta, &without_host(&events[..1200]));
     let hosts: Vec<Host> = [
-        (legacy, "", ""),
+        (gamma, GAMMA, "gamma"),
         (alpha, ALPHA, "alpha"),
         (beta, BETA, "beta"),
     ]
@@ -378,9 +403,8 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
 
     // Load every host's segment files (sealed and plain), then again in reverse order (hosts
     // and files), plus a torn line (what a crash leaves at the end of the active segment).
-    // Events written before the host fields existed have no meta.host_id: here the `import`
-    // record of alpha and beta, given their host by the loader's --host-id; the legacy host's
-    // events keep ''.
+    // Events written before the host fields existed have no meta.host_id: here beta's imported
+    // history, given its host by the loader's --host-id.
     for h in &hosts {
         server.load(h, &h.segment_files());
     }
@@ -432,8 +456,8 @@ fn clickhouse_views_answer_as_the_cli_on_every_host_after_loading_twice() {
     assert_eq!(
         server.count(
             "SELECT uniqExact(host_id) FROM dokku_audit.events FINAL WHERE id = 100 \
-             AND host_id IN ('', 'a1fa0000000000000000000000000001', \
-             'be7a0000000000000000000000000002')"
+             AND host_id IN ('9a3a0000000000000000000000000003', \
+             'a1fa0000000000000000000000000001', 'be7a0000000000000000000000000002')"
         ),
         3
     );
