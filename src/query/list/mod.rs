@@ -16,10 +16,12 @@ use crate::index::{self, EventIndex, IndexError};
 use crate::record::Event;
 use crate::store::Store;
 
+mod page;
 mod plan;
 mod search;
 pub mod tally;
 
+pub use page::{finish_page, indexed_page, matching_events, page_of, Indexed, View};
 pub use plan::{build_query, check_query, check_text};
 use search::search_tail;
 

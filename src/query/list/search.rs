@@ -47,35 +47,97 @@ pub(super) fn search(
         newest_documents(searcher, query.as_ref(), limit).map_err(fault)?
     } else {
         let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
-        let mut hits: Vec<(Option<i64>, DocAddress)> =
+        let hits: Vec<(Option<i64>, DocAddress)> =
             searcher.search(&query, &by_ts).map_err(fault)?;
-        if hits.len() == limit {
-            if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
-                hits.retain(|(t, _)| *t != Some(last_ts));
-                let second = Term::from_field_i64(f.ts, last_ts);
-                let same_second = BooleanQuery::new(vec![
-                    (Occur::Must, query.box_clone()),
-                    (
-                        Occur::Must,
-                        Box::new(RangeQuery::new(
-                            Bound::Included(second.clone()),
-                            Bound::Included(second),
-                        )),
-                    ),
-                ]);
-                let by_id = TopDocs::with_limit(limit - hits.len())
-                    .order_by_fast_field::<u64>("id", Order::Desc);
-                let ties: Vec<(Option<u64>, DocAddress)> =
-                    searcher.search(&same_second, &by_id).map_err(fault)?;
-                hits.extend(ties.into_iter().map(|(_, a)| (Some(last_ts), a)));
-            }
-        }
-        hits.into_iter().map(|(_, a)| a).collect()
+        settle_ties(searcher, f, query.as_ref(), limit, hits).map_err(fault)?
     };
+    let mut rows = rows_of(searcher, &hits, fault)?;
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+    rows.truncate(q.limit);
+    Ok(rows)
+}
+
+/// The top `limit` documents by `ts` (`hits`, as collected) with the last second decided
+/// exactly: when the limit cuts that second, its events are taken again by id, newest first.
+pub(super) fn settle_ties(
+    searcher: &Searcher,
+    f: &Fields,
+    query: &dyn Query,
+    limit: usize,
+    mut hits: Vec<(Option<i64>, DocAddress)>,
+) -> tantivy::Result<Vec<DocAddress>> {
+    if hits.len() == limit {
+        if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
+            hits.retain(|(t, _)| *t != Some(last_ts));
+            let second = Term::from_field_i64(f.ts, last_ts);
+            let same_second = BooleanQuery::new(vec![
+                (Occur::Must, query.box_clone()),
+                (
+                    Occur::Must,
+                    Box::new(RangeQuery::new(
+                        Bound::Included(second.clone()),
+                        Bound::Included(second),
+                    )),
+                ),
+            ]);
+            let by_id = TopDocs::with_limit(limit - hits.len())
+                .order_by_fast_field::<u64>("id", Order::Desc);
+            let ties: Vec<(Option<u64>, DocAddress)> = searcher.search(&same_second, &by_id)?;
+            hits.extend(ties.into_iter().map(|(_, a)| (Some(last_ts), a)));
+        }
+    }
+    Ok(hits.into_iter().map(|(_, a)| a).collect())
+}
+
+/// The rows of documents with only what finds the event: id, time and location (the other
+/// fields empty). For callers that print the events themselves: the string columns are
+/// zstd-compressed dictionaries, and a lookup per cell cost more than the rest of a page.
+pub(super) fn locations_of(
+    searcher: &Searcher,
+    hits: &[DocAddress],
+    fault: &dyn Fn(tantivy::TantivyError) -> IndexError,
+) -> Result<Vec<Row>, IndexError> {
+    let mut rows = Vec::with_capacity(hits.len());
+    let mut cached: Option<(
+        u32,
+        [tantivy::columnar::Column<u64>; 3],
+        tantivy::columnar::Column<i64>,
+    )> = None;
+    for addr in hits.iter().copied() {
+        if cached.as_ref().map(|c| c.0) != Some(addr.segment_ord) {
+            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+            let u = |n: &str| ff.u64(n).map_err(fault);
+            cached = Some((
+                addr.segment_ord,
+                [u("id")?, u("seg")?, u("off")?],
+                ff.i64("ts").map_err(fault)?,
+            ));
+        }
+        let Some((_, [id, seg, off], ts)) = &cached else {
+            continue;
+        };
+        let doc = addr.doc_id;
+        let u = |c: &tantivy::columnar::Column<u64>| c.first(doc).unwrap_or(0);
+        rows.push(Row {
+            id: u(id),
+            ts: ts.first(doc).unwrap_or(0),
+            location: Some((u(seg), u(off))),
+            ..Default::default()
+        });
+    }
+    Ok(rows)
+}
+
+/// The rows of documents, read from the fast fields (no stored documents), in `hits` order.
+pub(super) fn rows_of(
+    searcher: &Searcher,
+    hits: &[DocAddress],
+    fault: &dyn Fn(tantivy::TantivyError) -> IndexError,
+) -> Result<Vec<Row>, IndexError> {
     let mut rows = Vec::with_capacity(hits.len());
     let mut buf = String::new();
     let mut cached: Option<(u32, SegmentColumns)> = None;
-    for addr in hits {
+    for addr in hits.iter().copied() {
         if cached.as_ref().map(|(o, _)| *o) != Some(addr.segment_ord) {
             let reader = searcher.segment_reader(addr.segment_ord);
             cached = Some((
@@ -104,8 +166,6 @@ pub(super) fn search(
             event: None,
         });
     }
-    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
-    rows.truncate(q.limit);
     Ok(rows)
 }
 
@@ -116,11 +176,27 @@ pub(super) fn newest_documents(
     query: &dyn Query,
     limit: usize,
 ) -> tantivy::Result<Vec<DocAddress>> {
+    Ok(newest_and_count(searcher, query, limit, false)?.0)
+}
+
+/// [`newest_documents`], and with `count`, how many live documents match in all, from the same
+/// weight (one query preparation; tantivy counts a term or an all-documents query without
+/// walking it when the segment has no deletions).
+pub(super) fn newest_and_count(
+    searcher: &Searcher,
+    query: &dyn Query,
+    limit: usize,
+    count: bool,
+) -> tantivy::Result<(Vec<DocAddress>, u64)> {
     use tantivy::query::EnableScoring;
     use tantivy::{DocSet, TERMINATED};
     let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
     let mut out = Vec::new();
+    let mut total = 0u64;
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        if count {
+            total += u64::from(weight.count(reader)?);
+        }
         let max = reader.max_doc();
         let alive = reader.alive_bitset();
         let mut window: u32 = 4096;
@@ -150,7 +226,7 @@ pub(super) fn newest_documents(
             window = window.saturating_mul(8);
         }
     }
-    Ok(out)
+    Ok((out, total))
 }
 
 pub(super) struct SegmentColumns {
@@ -215,8 +291,19 @@ pub(super) fn search_tail(
         std::ops::ControlFlow::Continue(())
     })?;
     let scanned = events.len() as u64;
+    let rows = search_events(&events, q)?
+        .into_iter()
+        .filter_map(|i| events.get(i).map(Row::from_event))
+        .collect();
+    Ok((rows, scanned))
+}
+
+/// The positions in `events` of those matching `q` (up to its limit), newest first: the events
+/// are put in an in-memory index with the on-disk schema and asked the same tantivy query, so
+/// the semantics are exactly the index's.
+pub(super) fn search_events(events: &[Event], q: &ListQuery) -> Result<Vec<usize>, IndexError> {
     if events.is_empty() {
-        return Ok((Vec::new(), 0));
+        return Ok(Vec::new());
     }
     // The in-memory index (and its 15 MB arena) only when there is a tail to search.
     let (schema, fields) = index::schema();
@@ -242,15 +329,10 @@ pub(super) fn search_tail(
         false,
         &IndexError::InMemory,
     )?;
-    let rows = rows
+    Ok(rows
         .into_iter()
-        .filter_map(|r| {
-            r.location
-                .and_then(|(_, i)| events.get(i as usize))
-                .map(Row::from_event)
-        })
-        .collect();
-    Ok((rows, scanned))
+        .filter_map(|r| r.location.map(|(_, i)| i as usize))
+        .collect())
 }
 
 /// Every match of `q` on one searcher (no limit), newest first, as lean rows: id, time, status,

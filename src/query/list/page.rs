@@ -1,0 +1,135 @@
+//! A page and its total from a searcher someone else keeps open (`serve`'s long-lived reader),
+//! instead of opening and catching up the index per call as [`super::run_page`] does.
+//!
+//! The caller vouches that the searcher holds exactly the documents up to `mark` (no commit
+//! newer than the mark): then the rows and the count come from that one searcher, and the
+//! events after the mark are the tail, read from the segments — so both add up to the same
+//! events, whatever commits land meanwhile.
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::{DocAddress, Order, Searcher};
+
+use super::search::{locations_of, newest_and_count, search_events, search_tail, settle_ties};
+use super::{build_query, check_query, merge_tail, ListQuery, Page, Row};
+use crate::index::{EventIndex, IndexError, Mark};
+use crate::record::Event;
+use crate::store::Store;
+
+/// An open searcher of an index and the mark it is exactly at.
+pub struct View<'a> {
+    /// The index (its schema, its directory for errors).
+    pub index: &'a EventIndex,
+    /// The searcher, at `mark`.
+    pub searcher: &'a Searcher,
+    /// What the searcher holds: every event up to this one.
+    pub mark: Mark,
+}
+
+/// What the index answers to a page: its newest `limit` matches (id, time and location only)
+/// and how many match in all.
+#[derive(Debug, Clone, Default)]
+pub struct Indexed {
+    /// Newest first, at most the limit asked.
+    pub rows: Vec<Row>,
+    /// Every indexed match.
+    pub total: u64,
+}
+
+/// The index's part of a page: the newest `limit` matches of `q` and their count, from one
+/// weight on the view's searcher. Depends only on the searcher and the query, so a caller
+/// holding the searcher may keep it as long as it keeps the searcher.
+pub fn indexed_page(v: &View<'_>, q: &ListQuery, limit: usize) -> Result<Indexed, IndexError> {
+    check_query(q)?;
+    let limit = limit.max(1);
+    let query = build_query(&v.index.index, &v.index.fields, q)?;
+    let fault = v.index.fault();
+    // Newest-first from the ends of the segments when document order is time order, else the
+    // top by `ts` and the count as one collector.
+    let (hits, total): (Vec<DocAddress>, u64) = if v.mark.time_ordered {
+        newest_and_count(v.searcher, query.as_ref(), limit, true).map_err(&fault)?
+    } else {
+        let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
+        let (top, n) = v.searcher.search(&query, &(by_ts, Count)).map_err(&fault)?;
+        let hits =
+            settle_ties(v.searcher, &v.index.fields, query.as_ref(), limit, top).map_err(&fault)?;
+        (hits, n as u64)
+    };
+    let mut rows = locations_of(v.searcher, &hits, &fault)?;
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+    rows.truncate(limit);
+    Ok(Indexed { rows, total })
+}
+
+/// Rows `offset..offset + count` of the newest-first answer to `q` (its limit ignored), and
+/// how many events match in all: the index's part (see [`indexed_page`], asked with
+/// `limit = offset + count`) and, unless `scan_tail` is false, the events after `mark` read
+/// from the segments. `scan_tail: false` says the caller knows the store holds nothing after
+/// the mark (its head did not move since the index was caught up): no segment is read.
+/// Rows from the index carry only id, time and location, rows of the tail their whole event.
+pub fn finish_page(
+    store: &Store,
+    mark: Mark,
+    indexed: Indexed,
+    q: &ListQuery,
+    offset: usize,
+    count: usize,
+    scan_tail: bool,
+) -> Result<Page, IndexError> {
+    let limit = offset.saturating_add(count).max(1);
+    let Indexed {
+        mut rows,
+        mut total,
+    } = indexed;
+    if scan_tail {
+        let mut all = q.clone();
+        all.limit = usize::MAX;
+        let (tail, _) = search_tail(store, mark, &all)?;
+        total += tail.len() as u64;
+        merge_tail(&mut rows, tail);
+    }
+    rows.truncate(limit);
+    Ok(Page {
+        rows: rows.into_iter().skip(offset).collect(),
+        total,
+    })
+}
+
+/// [`finish_page`] of [`indexed_page`]; without a view (no usable index) the whole store is
+/// the tail.
+pub fn page_of(
+    store: &Store,
+    view: Option<&View<'_>>,
+    q: &ListQuery,
+    offset: usize,
+    count: usize,
+    scan_tail: bool,
+) -> Result<Page, IndexError> {
+    check_query(q)?;
+    let limit = offset.saturating_add(count).max(1);
+    match view {
+        Some(v) => {
+            let indexed = indexed_page(v, q, limit)?;
+            finish_page(store, v.mark, indexed, q, offset, count, scan_tail)
+        }
+        None => finish_page(
+            store,
+            Mark::default(),
+            Indexed::default(),
+            q,
+            offset,
+            count,
+            true,
+        ),
+    }
+}
+
+/// Which of `events` match `q` (its limit ignored), as positions in ascending order: the same
+/// tantivy query over an in-memory index of them, so a filter means what it means in a list.
+pub fn matching_events(events: &[Event], q: &ListQuery) -> Result<Vec<usize>, IndexError> {
+    check_query(q)?;
+    let mut all = q.clone();
+    all.limit = usize::MAX;
+    let mut found = search_events(events, &all)?;
+    found.sort_unstable();
+    Ok(found)
+}
