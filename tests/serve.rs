@@ -10,11 +10,11 @@ use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::util;
 use crate::util::serve::{
     api_ids, cli_ids, data_env, get_with, open_stream, raw, read_events, start, trigger, Driver,
     Server,
 };
-use crate::util;
 
 #[test]
 fn every_parameter_matches_the_cli_and_pages_walk_everything() {

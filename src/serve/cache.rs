@@ -38,6 +38,7 @@ type Listing = ((i64, i64), Arc<Vec<SegmentFiles>>);
 pub struct SegmentCache {
     inner: Mutex<Lru>,
     listing: Mutex<Option<Listing>>,
+    loading: Mutex<()>,
 }
 
 impl SegmentCache {
@@ -103,18 +104,49 @@ impl SegmentCache {
         }
     }
 
-    /// The lines of a segment file as it is now (`key`: its first id, inode and size).
+    /// The lines of a segment file as it is now (`key`: its first id, inode and size). One
+    /// read at a time: requests that miss together (every one right after an append) wait for
+    /// the one read instead of each reading the segment. The active segment that grew is read
+    /// from its last known line on, not from its start.
     fn lines(&self, store: &Store, key: Key) -> Result<Arc<Lines>, StoreError> {
         if let Some(l) = self.get(key) {
             return Ok(l);
         }
-        let mut lines: Lines = Vec::new();
-        store.scan_segment_id(key.0, &mut |item| {
-            if let ScanItem::Line { pos, line } = item {
-                lines.push((pos.offset, line.event_json()));
+        let _one = self.loading.lock();
+        if let Some(l) = self.get(key) {
+            return Ok(l);
+        }
+        let grown = self.inner.lock().ok().and_then(|g| {
+            g.entries
+                .iter()
+                .filter(|(k, _)| k.0 == key.0 && k.1 == key.1 && k.2 < key.2)
+                .max_by_key(|(k, _)| k.2)
+                .map(|(_, e)| Arc::clone(&e.0))
+        });
+        let mut lines: Lines = grown.map(|l| l.as_ref().clone()).unwrap_or_default();
+        match lines.last().map(|(o, _)| *o) {
+            Some(last) => {
+                // From the last known line (a plain file only grows); should the segment have
+                // been sealed meanwhile, the scan starts at the segment itself instead.
+                store.scan_after(Some((key.0, last)), key.0, &mut |item| {
+                    if let ScanItem::Line { pos, line } = item {
+                        if crate::index::segment_id(&pos.segment) != key.0 {
+                            return ControlFlow::Break(());
+                        }
+                        if pos.offset > last {
+                            lines.push((pos.offset, line.event_json()));
+                        }
+                    }
+                    ControlFlow::Continue(())
+                })?
             }
-            ControlFlow::Continue(())
-        })?;
+            None => store.scan_segment_id(key.0, &mut |item| {
+                if let ScanItem::Line { pos, line } = item {
+                    lines.push((pos.offset, line.event_json()));
+                }
+                ControlFlow::Continue(())
+            })?,
+        }
         let lines = Arc::new(lines);
         self.put(key, Arc::clone(&lines));
         Ok(lines)

@@ -17,17 +17,21 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tantivy::{IndexReader, ReloadPolicy, Searcher};
 
 use crate::index::{high_water_mark, EventIndex, IndexError, Mark};
-use crate::query::list::{self, Indexed, ListQuery, Page, View};
+use crate::query::list::{self, Indexed, ListQuery, Page, Tail, View};
 use crate::store::{HeadStamp, Store};
 
 /// How often the catch-up thread looks without being woken: the index directory removed while
 /// nothing is appended, another process's commit to pick up, a failed open to retry.
 pub const IDLE_CHECK: Duration = Duration::from_secs(2);
+
+/// Shortest time between two catch-ups (each a tantivy commit): under a burst of appends the
+/// index lags at most about this much behind the store, the tail covers the lag.
+pub const CATCH_UP_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Why a page could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +110,16 @@ pub struct LiveIndex {
     started: Condvar,
     kicked: Mutex<bool>,
     wake: Condvar,
+    tail: Mutex<Option<SharedTail>>,
+}
+
+/// The tail after a mark as of a head of the store.
+struct SharedTail {
+    mark: Mark,
+    head: HeadStamp,
+    /// When `head` was taken (before the read).
+    stamped: Instant,
+    tail: Arc<Tail>,
 }
 
 impl LiveIndex {
@@ -117,6 +131,7 @@ impl LiveIndex {
             started: Condvar::new(),
             kicked: Mutex::new(false),
             wake: Condvar::new(),
+            tail: Mutex::new(None),
         }
     }
 
@@ -166,8 +181,13 @@ impl LiveIndex {
                 // The query is checked where it is built (on a memo miss; a hit was checked).
                 let limit = offset.saturating_add(count).max(1);
                 let page = s.indexed(q, limit).and_then(|indexed| {
+                    let tail = if fresh {
+                        None
+                    } else {
+                        Some(self.tail(store, &s)?)
+                    };
                     let indexed = Indexed::clone(&indexed);
-                    list::finish_page(store, s.mark, indexed, q, offset, count, !fresh)
+                    list::finish_page(indexed, tail.as_deref(), q, offset, count)
                 });
                 if matches!(&page, Err(e) if !e.is_user_error()) {
                     self.kick();
@@ -185,12 +205,61 @@ impl LiveIndex {
         }
     }
 
+    /// The events after the snapshot's mark, read and indexed in memory once per head of the
+    /// store and shared: between an append and the catch-up that indexes it every request
+    /// needs the same tail. Built under the lock, and a request that waited for it takes a
+    /// tail whose head was stamped after the request began (it holds everything appended
+    /// before): a burst of appends costs one read per wave of waiting requests, not one each.
+    fn tail(&self, store: &Store, s: &Snapshot) -> Result<Arc<Tail>, IndexError> {
+        let began = Instant::now();
+        let Ok(mut cached) = self.tail.lock() else {
+            return Ok(Arc::new(Tail::read(store, s.mark)?));
+        };
+        if let Some(c) = cached.as_ref().filter(|c| c.mark == s.mark) {
+            if c.stamped >= began {
+                return Ok(Arc::clone(&c.tail));
+            }
+        }
+        // The stamp before the read: the tail holds at least what the stamp saw (maybe more,
+        // which is then read again with the next stamp: never less).
+        let base = cached
+            .as_ref()
+            .filter(|c| c.mark == s.mark)
+            .map(|c| &c.head)
+            .or(s.head.as_ref());
+        let stamped = Instant::now();
+        let now = match base {
+            Some(b) => store.head_stamp_after(b),
+            None => store.head_stamp(),
+        };
+        let Ok(now) = now else {
+            return Ok(Arc::new(Tail::read(store, s.mark)?));
+        };
+        if let Some(c) = cached.as_mut() {
+            if c.mark == s.mark && c.head == now {
+                c.stamped = stamped;
+                return Ok(Arc::clone(&c.tail));
+            }
+        }
+        let tail = Arc::new(Tail::read(store, s.mark)?);
+        *cached = Some(SharedTail {
+            mark: s.mark,
+            head: now,
+            stamped,
+            tail: Arc::clone(&tail),
+        });
+        Ok(tail)
+    }
+
     /// The catch-up thread: opens the index, then catches up whenever woken (or every
     /// [`IDLE_CHECK`]) until `stopping` says so.
     pub fn run_catch_up(&self, store: &Store, stopping: &dyn Fn() -> bool) {
         while !stopping() {
             if let Some(next) = self.refresh(store) {
                 self.publish(next);
+                // At most one commit per interval however fast triggers append: requests
+                // read the (shared) tail meanwhile, so nothing is less visible for it.
+                std::thread::sleep(CATCH_UP_INTERVAL);
             }
             let Ok(mut k) = self.kicked.lock() else {
                 return;

@@ -34,6 +34,23 @@ impl Store {
         Ok(HeadStamp { dir, active })
     }
 
+    /// The stamp of the head now, found from an earlier one: while the segments directory did
+    /// not change, the active segment is the same file and two `stat`s do (no listing).
+    pub fn head_stamp_after(&self, prev: &HeadStamp) -> Result<HeadStamp> {
+        let dir = self.dir_mtime()?;
+        if dir != prev.dir {
+            return self.head_stamp();
+        }
+        let active = match &prev.active {
+            Some((p, _, _)) => {
+                let m = safefs::metadata(p).map_err(StoreError::io("stat", p))?;
+                Some((p.clone(), m.ino(), m.len()))
+            }
+            None => None,
+        };
+        Ok(HeadStamp { dir, active })
+    }
+
     /// Whether the head is still where `stamp` saw it: two `stat`s, no listing, no read.
     /// Any doubt (a file gone, an error) is "no".
     pub fn head_unchanged(&self, stamp: &HeadStamp) -> bool {

@@ -21,7 +21,7 @@ mod plan;
 mod search;
 pub mod tally;
 
-pub use page::{finish_page, indexed_page, matching_events, page_of, Indexed, View};
+pub use page::{finish_page, indexed_page, matching_events, page_of, Indexed, Tail, View};
 pub use plan::{build_query, check_query, check_text};
 use search::search_tail;
 

@@ -9,7 +9,9 @@
 use tantivy::collector::{Count, TopDocs};
 use tantivy::{DocAddress, Order, Searcher};
 
-use super::search::{locations_of, newest_and_count, search_events, search_tail, settle_ties};
+use super::search::{
+    locations_of, newest_and_count, search_events, settle_ties, tail_events, RamIndex,
+};
 use super::{build_query, check_query, merge_tail, ListQuery, Page, Row};
 use crate::index::{EventIndex, IndexError, Mark};
 use crate::record::Event;
@@ -60,30 +62,60 @@ pub fn indexed_page(v: &View<'_>, q: &ListQuery, limit: usize) -> Result<Indexed
     Ok(Indexed { rows, total })
 }
 
+/// The events after a mark, read once and indexed in memory, for every query that needs them
+/// until the store moves on again (a server shares one among its requests).
+pub struct Tail {
+    events: Vec<Event>,
+    ram: Option<RamIndex>,
+}
+
+impl Tail {
+    /// Reads the events after `mark` from the segments and indexes them in memory.
+    pub fn read(store: &Store, mark: Mark) -> Result<Tail, IndexError> {
+        let events = tail_events(store, mark)?;
+        // The in-memory index (and its 15 MB arena) only when there is a tail to search.
+        let ram = if events.is_empty() {
+            None
+        } else {
+            Some(RamIndex::build(&events)?)
+        };
+        Ok(Tail { events, ram })
+    }
+
+    /// Every event of the tail matching `q` (its limit ignored), newest first.
+    pub fn matching(&self, q: &ListQuery) -> Result<Vec<Row>, IndexError> {
+        let Some(ram) = &self.ram else {
+            return Ok(Vec::new());
+        };
+        let mut all = q.clone();
+        all.limit = usize::MAX;
+        Ok(ram
+            .search(&all, self.events.len())?
+            .into_iter()
+            .filter_map(|i| self.events.get(i).map(Row::from_event))
+            .collect())
+    }
+}
+
 /// Rows `offset..offset + count` of the newest-first answer to `q` (its limit ignored), and
 /// how many events match in all: the index's part (see [`indexed_page`], asked with
-/// `limit = offset + count`) and, unless `scan_tail` is false, the events after `mark` read
-/// from the segments. `scan_tail: false` says the caller knows the store holds nothing after
-/// the mark (its head did not move since the index was caught up): no segment is read.
+/// `limit = offset + count`) and the tail's matches (`None`: the caller knows the store holds
+/// nothing after the index's mark, its head did not move since the index was caught up).
 /// Rows from the index carry only id, time and location, rows of the tail their whole event.
 pub fn finish_page(
-    store: &Store,
-    mark: Mark,
     indexed: Indexed,
+    tail: Option<&Tail>,
     q: &ListQuery,
     offset: usize,
     count: usize,
-    scan_tail: bool,
 ) -> Result<Page, IndexError> {
     let limit = offset.saturating_add(count).max(1);
     let Indexed {
         mut rows,
         mut total,
     } = indexed;
-    if scan_tail {
-        let mut all = q.clone();
-        all.limit = usize::MAX;
-        let (tail, _) = search_tail(store, mark, &all)?;
+    if let Some(tail) = tail {
+        let tail = tail.matching(q)?;
         total += tail.len() as u64;
         merge_tail(&mut rows, tail);
     }
@@ -94,8 +126,8 @@ pub fn finish_page(
     })
 }
 
-/// [`finish_page`] of [`indexed_page`]; without a view (no usable index) the whole store is
-/// the tail.
+/// [`finish_page`] of [`indexed_page`] and the tail after the view's mark (read now unless
+/// `scan_tail` is false); without a view (no usable index) the whole store is the tail.
 pub fn page_of(
     store: &Store,
     view: Option<&View<'_>>,
@@ -109,17 +141,13 @@ pub fn page_of(
     match view {
         Some(v) => {
             let indexed = indexed_page(v, q, limit)?;
-            finish_page(store, v.mark, indexed, q, offset, count, scan_tail)
+            let tail = scan_tail.then(|| Tail::read(store, v.mark)).transpose()?;
+            finish_page(indexed, tail.as_ref(), q, offset, count)
         }
-        None => finish_page(
-            store,
-            Mark::default(),
-            Indexed::default(),
-            q,
-            offset,
-            count,
-            true,
-        ),
+        None => {
+            let tail = Tail::read(store, Mark::default())?;
+            finish_page(Indexed::default(), Some(&tail), q, offset, count)
+        }
     }
 }
 
