@@ -275,7 +275,7 @@ fn events(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(e);
+        body.extend_from_slice(&e[..]);
     }
     let tail = json!({
         "page": p.page,

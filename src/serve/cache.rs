@@ -21,7 +21,8 @@ pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 type Key = (u64, u64, u64);
 /// (offset of the line, its event JSON), by offset.
-type Lines = Vec<(u64, Vec<u8>)>;
+/// Shared bytes: growing the active segment's copy clones the list, not every line.
+type Lines = Vec<(u64, Arc<[u8]>)>;
 
 #[derive(Default)]
 struct Lru {
@@ -134,7 +135,7 @@ impl SegmentCache {
                             return ControlFlow::Break(());
                         }
                         if pos.offset > last {
-                            lines.push((pos.offset, line.event_json()));
+                            lines.push((pos.offset, line.event_json().into()));
                         }
                     }
                     ControlFlow::Continue(())
@@ -142,7 +143,7 @@ impl SegmentCache {
             }
             None => store.scan_segment_id(key.0, &mut |item| {
                 if let ScanItem::Line { pos, line } = item {
-                    lines.push((pos.offset, line.event_json()));
+                    lines.push((pos.offset, line.event_json().into()));
                 }
                 ControlFlow::Continue(())
             })?,
@@ -155,10 +156,10 @@ impl SegmentCache {
     /// The canonical JSON of the events of rows, in order: the bytes of the stored lines
     /// (what the event stream sends too), without parsing and re-serialising them. Tail rows
     /// carry their event; a location the cache cannot serve is read with [`Store::fetch`].
-    pub fn full_json(&self, store: &Store, rows: &[Row]) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub fn full_json(&self, store: &Store, rows: &[Row]) -> Result<Vec<Arc<[u8]>>, StoreError> {
         let segments = self.segments(store)?;
         let mut keys: HashMap<u64, Option<Key>> = HashMap::new();
-        let mut found: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+        let mut found: HashMap<(u64, u64), Arc<[u8]>> = HashMap::new();
         let mut rest: Vec<(u64, u64)> = Vec::new();
         for (seg, off) in rows.iter().filter_map(|r| r.location) {
             let key = *keys.entry(seg).or_insert_with(|| {
@@ -173,20 +174,20 @@ impl SegmentCache {
             let lines = self.lines(store, key)?;
             match lines.binary_search_by_key(&off, |(o, _)| *o) {
                 Ok(i) => {
-                    found.insert((seg, off), lines[i].1.clone());
+                    found.insert((seg, off), Arc::clone(&lines[i].1));
                 }
                 Err(_) => rest.push((seg, off)),
             }
         }
         if !rest.is_empty() {
             for (loc, e) in store.fetch(&rest)? {
-                found.insert(loc, e.to_json_bytes());
+                found.insert(loc, e.to_json_bytes().into());
             }
         }
         Ok(rows
             .iter()
             .filter_map(|r| match (&r.event, r.location) {
-                (Some(e), _) => Some(e.to_json_bytes()),
+                (Some(e), _) => Some(e.to_json_bytes().into()),
                 (None, Some(loc)) => found.get(&loc).cloned(),
                 _ => None,
             })

@@ -64,6 +64,7 @@ pub struct Snapshot {
     /// cannot change while the searcher lives, and a dashboard asks the same few pages over
     /// and over (each client polling its view). Dropped with the snapshot.
     memo: Mutex<HashMap<String, Arc<Indexed>>>,
+    computing: Mutex<()>,
 }
 
 /// Index answers a snapshot keeps at most (then it starts over: a cheap bound, no LRU needed
@@ -75,6 +76,12 @@ impl Snapshot {
         let mut keyed = q.clone();
         keyed.limit = limit;
         let key = format!("{keyed:?}");
+        if let Some(hit) = self.memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        // One query at a time on a fresh snapshot: the requests that all miss together right
+        // after a reload wait for one answer instead of each running the same query.
+        let _one = self.computing.lock();
         if let Some(hit) = self.memo.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(hit);
         }
@@ -235,13 +242,19 @@ impl LiveIndex {
         let Ok(now) = now else {
             return Ok(Arc::new(Tail::read(store, s.mark)?));
         };
-        if let Some(c) = cached.as_mut() {
-            if c.mark == s.mark && c.head == now {
+        let mut previous = None;
+        if let Some(c) = cached.as_mut().filter(|c| c.mark == s.mark) {
+            if c.head == now {
                 c.stamped = stamped;
                 return Ok(Arc::clone(&c.tail));
             }
+            previous = Some(Arc::clone(&c.tail));
         }
-        let tail = Arc::new(Tail::read(store, s.mark)?);
+        // Only what was appended since the last read, when there was one after this mark.
+        let tail = Arc::new(match previous {
+            Some(p) => p.extend(store)?,
+            None => Tail::read(store, s.mark)?,
+        });
         *cached = Some(SharedTail {
             mark: s.mark,
             head: now,
@@ -369,6 +382,7 @@ fn snapshot(
         mark,
         head,
         memo: Mutex::new(HashMap::new()),
+        computing: Mutex::new(()),
     }))
 }
 

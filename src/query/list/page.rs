@@ -10,7 +10,7 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::{DocAddress, Order, Searcher};
 
 use super::search::{
-    locations_of, newest_and_count, search_events, settle_ties, tail_events, RamIndex,
+    events_after, locations_of, newest_and_count, search_events, settle_ties, RamIndex,
 };
 use super::{build_query, check_query, merge_tail, ListQuery, Page, Row};
 use crate::index::{EventIndex, IndexError, Mark};
@@ -62,38 +62,80 @@ pub fn indexed_page(v: &View<'_>, q: &ListQuery, limit: usize) -> Result<Indexed
     Ok(Indexed { rows, total })
 }
 
-/// The events after a mark, read once and indexed in memory, for every query that needs them
-/// until the store moves on again (a server shares one among its requests).
+/// The events after a mark, read and indexed in memory, for every query that needs them until
+/// the store moves on again (a server shares one among its requests). When the store moves on,
+/// [`Tail::extend`] reads and indexes only the new events, as one more small in-memory index;
+/// past `MAX_CHUNKS` of them, they are indexed again as one.
 pub struct Tail {
     events: Vec<Event>,
-    ram: Option<RamIndex>,
+    /// In-memory indexes, each of the events from its start up to the next one's.
+    chunks: Vec<(usize, std::sync::Arc<RamIndex>)>,
+    /// The last event read (id) and its line (segment first id, offset).
+    last: u64,
+    at: Option<(u64, u64)>,
 }
+
+/// In-memory indexes a tail holds before they are merged into one.
+pub const MAX_CHUNKS: usize = 8;
 
 impl Tail {
     /// Reads the events after `mark` from the segments and indexes them in memory.
     pub fn read(store: &Store, mark: Mark) -> Result<Tail, IndexError> {
-        let events = tail_events(store, mark)?;
-        // The in-memory index (and its 15 MB arena) only when there is a tail to search.
-        let ram = if events.is_empty() {
-            None
+        let (events, at) = events_after(store, mark.at, mark.hwm)?;
+        let last = events.last().map_or(mark.hwm, |e| e.id);
+        let chunks = if events.is_empty() {
+            Vec::new()
         } else {
-            Some(RamIndex::build(&events)?)
+            vec![(0, std::sync::Arc::new(RamIndex::build(&events)?))]
         };
-        Ok(Tail { events, ram })
+        Ok(Tail {
+            events,
+            chunks,
+            last,
+            at,
+        })
+    }
+
+    /// This tail and the events appended after it (read from its last line on).
+    pub fn extend(&self, store: &Store) -> Result<Tail, IndexError> {
+        let (new, at) = events_after(store, self.at, self.last)?;
+        let mut events = self.events.clone();
+        let start = events.len();
+        let last = new.last().map_or(self.last, |e| e.id);
+        events.extend(new);
+        let mut chunks = self.chunks.clone();
+        if events.len() > start {
+            if chunks.len() >= MAX_CHUNKS {
+                chunks = vec![(0, std::sync::Arc::new(RamIndex::build(&events)?))];
+            } else {
+                let ram = RamIndex::build(&events[start..])?;
+                chunks.push((start, std::sync::Arc::new(ram)));
+            }
+        }
+        Ok(Tail {
+            events,
+            chunks,
+            last,
+            at: at.or(self.at),
+        })
     }
 
     /// Every event of the tail matching `q` (its limit ignored), newest first.
     pub fn matching(&self, q: &ListQuery) -> Result<Vec<Row>, IndexError> {
-        let Some(ram) = &self.ram else {
-            return Ok(Vec::new());
-        };
         let mut all = q.clone();
         all.limit = usize::MAX;
-        Ok(ram
-            .search(&all, self.events.len())?
-            .into_iter()
-            .filter_map(|i| self.events.get(i).map(Row::from_event))
-            .collect())
+        let mut rows = Vec::new();
+        for (i, (start, ram)) in self.chunks.iter().enumerate() {
+            let end = self.chunks.get(i + 1).map_or(self.events.len(), |c| c.0);
+            let part = self.events.get(*start..end).unwrap_or_default();
+            rows.extend(
+                ram.search(&all, part.len())?
+                    .into_iter()
+                    .filter_map(|i| part.get(i).map(Row::from_event)),
+            );
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+        Ok(rows)
     }
 }
 

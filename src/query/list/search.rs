@@ -288,20 +288,33 @@ pub(super) fn search_tail(
 
 /// The events after `mark`, read from the segments (from the mark's line when it is known).
 pub(super) fn tail_events(store: &Store, mark: index::Mark) -> Result<Vec<Event>, IndexError> {
-    let after = mark.hwm;
+    Ok(events_after(store, mark.at, mark.hwm)?.0)
+}
+
+/// The events with an id above `after`, read from `at` (the line of event `after`, when known)
+/// on, and where the last line read is (segment first id, offset), to read on from there.
+pub(super) type Read = (Vec<Event>, Option<(u64, u64)>);
+
+pub(super) fn events_after(
+    store: &Store,
+    at: Option<(u64, u64)>,
+    after: u64,
+) -> Result<Read, IndexError> {
     let mut events: Vec<Event> = Vec::new();
-    store.scan_after(mark.at, after + 1, &mut |item| {
-        if let ScanItem::Line { line, .. } = item {
+    let mut end = at;
+    store.scan_after(at, after + 1, &mut |item| {
+        if let ScanItem::Line { pos, line } = item {
             if line.id().is_some_and(|id| id > after) {
                 let json = line.event_json();
                 if let Ok(ev) = Event::from_json_text(&String::from_utf8_lossy(&json)) {
                     events.push(ev);
                 }
+                end = Some((index::segment_id(&pos.segment), pos.offset));
             }
         }
         std::ops::ControlFlow::Continue(())
     })?;
-    Ok(events)
+    Ok((events, end))
 }
 
 /// An in-memory index of `events` (with the on-disk schema), the offset field carrying each
