@@ -242,7 +242,19 @@ impl Server {
             .name("serve-index".into())
             .spawn(move || {
                 let store = catch_up.store();
-                catch_up.index.run_catch_up(&store, &|| catch_up.stopping());
+                // A panic in the catch-up (a bug, or tantivy's) must not leave requests waiting
+                // for a first snapshot nor stop catching up: report it and start over.
+                while !catch_up.stopping() {
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        catch_up.index.run_catch_up(&store, &|| catch_up.stopping())
+                    }));
+                    if run.is_ok() {
+                        break;
+                    }
+                    eprintln!("dokku-audit serve: error: the index catch-up failed; retrying");
+                    catch_up.index.after_panic();
+                    std::thread::sleep(reader::IDLE_CHECK);
+                }
             })
             .map_err(ServeError::Thread)?;
         let (jobs, rx) = sync_channel::<conn::Job>(self.opts.queue.max(1));

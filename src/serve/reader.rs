@@ -162,6 +162,19 @@ impl LiveIndex {
         self.started.notify_all();
     }
 
+    /// After the catch-up thread panicked: requests still waiting for the first snapshot are
+    /// answered from the segments until a snapshot is published.
+    pub fn after_panic(&self) {
+        let starting = self
+            .state
+            .lock()
+            .map(|g| matches!(*g, State::Starting))
+            .unwrap_or(false);
+        if starting {
+            self.publish(State::NoIndex);
+        }
+    }
+
     /// Asks the catch-up thread for a round (returns at once).
     fn kick(&self) {
         if let Ok(mut k) = self.kicked.lock() {
