@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# HTTP API under load at 1,000,000 events (issue 8): requests/s and latency percentiles of a
+# HTTP API under load at 1,000,000 events (issues 8, 18): requests/s and latency percentiles of a
 # filtered page with 32 connections (wrk -c32 -t2 -d10s), then the same load while triggers
 # append events in a loop, checking that every appended event is in the store, in the API's
 # answer and on an open event stream exactly once.
-# Usage: benches/serve.sh [work dir]   (needs wrk, curl, jq; ~5 minutes the first time, ~2 GB)
+# Usage: benches/serve.sh [work dir]   (needs wrk, curl, jq, bc; ~5 minutes the first time, ~2 GB)
+# BEFORE_BIN=path/to/old/dokku-audit benches/serve.sh DIR  measures that binary first, then this
+# tree's, on the same data in the same run, and prints both side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -22,70 +24,96 @@ if [[ ! -f "$D/FORMAT" ]]; then
 fi
 echo "== events: $("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
 
-# wrk opens 32 connections from 127.0.0.1 next to curl and the stream: above the default
-# per-address cap (32), which is meant for one client, not a load generator.
-"$B" --data-dir "$D" serve --listen 127.0.0.1:0 --max-per-peer 128 >"$work/serve.out" 2>"$work/serve.err" &
-server=$!
+server=""
 stream=""
 cleanup() {
-  kill "$server" 2>/dev/null || true
+  if [[ -n "$server" ]]; then kill "$server" 2>/dev/null || true; fi
   if [[ -n "$stream" ]]; then kill "$stream" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
-for _ in $(seq 300); do
-  grep -q '^serving' "$work/serve.out" 2>/dev/null && break
-  sleep 0.1
-done
-addr="$(sed -n 's#^serving http://\([^/]*\)/.*#\1#p' "$work/serve.out")"
-token="$(cat "$D/serve-token")"
-auth="Authorization: Bearer $token"
-url="http://$addr/api/events?app=api&category=config&per_page=50"
-echo "== $url"
-curl -fsS -H "$auth" "$url" | jq -c '{total, pages, first: .events[0].id, n: (.events | length)}'
 
-echo "== load: wrk -c32 -t2 -d10s, filtered page (app + category, 50 full events)"
-wrk -c32 -t2 -d10s --latency -H "$auth" "$url" | tee "$work/wrk-read.txt"
+# measure LABEL BINARY: one server of BINARY, three loads; results in $work/LABEL-*.txt.
+measure() {
+  local label="$1" S="$2" out="$work/$1"
+  echo "==== $label: $S"
+  # wrk opens 32 connections from 127.0.0.1 next to curl and the stream: above the default
+  # per-address cap (32), which is meant for one client, not a load generator.
+  "$S" --data-dir "$D" serve --listen 127.0.0.1:0 --max-per-peer 128 >"$out-serve.out" 2>"$out-serve.err" &
+  server=$!
+  for _ in $(seq 300); do
+    grep -q '^serving' "$out-serve.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  local addr token auth url
+  addr="$(sed -n 's#^serving http://\([^/]*\)/.*#\1#p' "$out-serve.out")"
+  token="$(cat "$D/serve-token")"
+  auth="Authorization: Bearer $token"
+  url="http://$addr/api/events?app=api&category=config&per_page=50"
+  echo "== $url"
+  curl -fsS -H "$auth" "$url" | jq -c '{total, pages, first: .events[0].id, n: (.events | length)}'
 
-echo "== load: a full-text page (q=deploy AND app)"
-wrk -c32 -t2 -d10s --latency -H "$auth" \
-  "http://$addr/api/events?q=deploy&app=api&per_page=50" | tee "$work/wrk-search.txt"
+  echo "== load: wrk -c32 -t2 -d10s, filtered page (app + category, 50 full events)"
+  wrk -c32 -t2 -d10s --latency -H "$auth" "$url" | tee "$out-wrk-read.txt"
 
-# Concurrent appends: a stream records what it sees while triggers append in a loop under load.
-N="${APPENDS:-300}"
-app="loadtest-$$"
-before="$("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
-curl -sN -H "$auth" "http://$addr/api/events/stream" >"$work/stream.txt" &
-stream=$!
-sleep 0.5
-wrk -c32 -t2 -d10s --latency -H "$auth" "$url" >"$work/wrk-append.txt" &
-load=$!
-started=$(date +%s.%N)
-for i in $(seq 1 "$N"); do
-  DOKKU_AUDIT_DATA_DIR="$D" "$B" hook post-config-update "$app" set "KEY_$i"
-done
-ended=$(date +%s.%N)
-wait "$load"
-sleep 1
-kill "$stream" 2>/dev/null || true
-stream=""
-cat "$work/wrk-append.txt"
-echo "== appended $N events in $(echo "$ended - $started" | bc) s while under load"
-after="$("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
-in_store=$((after - before))
-api_total="$(curl -fsS -H "$auth" "http://$addr/api/events?app=$app&per_page=1" | jq .total)"
-streamed="$(grep -c '^id: ' "$work/stream.txt" || true)"
-unique="$(grep '^id: ' "$work/stream.txt" | sort -u | wc -l)"
-in_order="$(grep '^id: ' "$work/stream.txt" | cut -d' ' -f2 | sort -n -c && echo yes || echo no)"
-echo "store: +$in_store events; API total for app=$app: $api_total; stream: $streamed ids ($unique unique, ascending: $in_order)"
-"$B" --data-dir "$D" verify >/dev/null && echo "verify: ok"
-if [[ "$in_store" != "$N" || "$api_total" -lt "$N" || "$streamed" != "$N" || "$unique" != "$N" ]]; then
-  echo "LOST OR DUPLICATED EVENTS" >&2
-  exit 1
+  echo "== load: a full-text page (q=deploy AND app)"
+  wrk -c32 -t2 -d10s --latency -H "$auth" \
+    "http://$addr/api/events?q=deploy&app=api&per_page=50" | tee "$out-wrk-search.txt"
+
+  # Concurrent appends: a stream records what it sees while triggers append in a loop under load.
+  local N="${APPENDS:-300}" app="loadtest-$$-$label" before after started ended
+  before="$("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
+  curl -sN -H "$auth" "http://$addr/api/events/stream" >"$out-stream.txt" &
+  stream=$!
+  sleep 0.5
+  wrk -c32 -t2 -d10s --latency -H "$auth" "$url" >"$out-wrk-append.txt" &
+  local load=$!
+  started=$(date +%s.%N)
+  for i in $(seq 1 "$N"); do
+    DOKKU_AUDIT_DATA_DIR="$D" "$B" hook post-config-update "$app" set "KEY_$i"
+  done
+  ended=$(date +%s.%N)
+  wait "$load"
+  sleep 1
+  kill "$stream" 2>/dev/null || true
+  stream=""
+  cat "$out-wrk-append.txt"
+  echo "== appended $N events in $(echo "$ended - $started" | bc) s while under load"
+  after="$("$B" --data-dir "$D" status | sed -n 's/^total events: //p')"
+  local in_store=$((after - before)) api_total streamed unique in_order
+  api_total="$(curl -fsS -H "$auth" "http://$addr/api/events?app=$app&per_page=1" | jq .total)"
+  streamed="$(grep -c '^id: ' "$out-stream.txt" || true)"
+  unique="$(grep '^id: ' "$out-stream.txt" | sort -u | wc -l)"
+  in_order="$(grep '^id: ' "$out-stream.txt" | cut -d' ' -f2 | sort -n -c && echo yes || echo no)"
+  echo "store: +$in_store events; API total for app=$app: $api_total; stream: $streamed ids ($unique unique, ascending: $in_order)"
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  server=""
+  "$B" --data-dir "$D" verify >/dev/null && echo "verify: ok"
+  local lost=$((N - api_total))
+  if ((lost < 0)); then lost=0; fi
+  echo "$lost" >"$out-lost.txt"
+  if [[ "$in_store" != "$N" || "$api_total" -lt "$N" || "$streamed" != "$N" || "$unique" != "$N" ]]; then
+    echo "LOST OR DUPLICATED EVENTS ($label)" >&2
+    exit 1
+  fi
+  echo "== $label: nothing lost, nothing duplicated"
+}
+
+labels=()
+if [[ -n "${BEFORE_BIN:-}" ]]; then
+  measure before "$BEFORE_BIN"
+  labels+=(before)
 fi
-echo "== nothing lost, nothing duplicated"
-for f in wrk-read wrk-search wrk-append; do
-  printf '%s\t%s req/s\tp50 %s\tp99 %s\n' "$f" \
-    "$(sed -n 's/^Requests\/sec: *//p' "$work/$f.txt")" \
-    "$(awk '$1 == "50%" {print $2}' "$work/$f.txt")" \
-    "$(awk '$1 == "99%" {print $2}' "$work/$f.txt")"
+measure after "$B"
+labels+=(after)
+
+echo "==== summary (lost: appended events missing from the API's total)"
+for label in "${labels[@]}"; do
+  for f in wrk-read wrk-search wrk-append; do
+    printf '%s\t%s\t%s req/s\tp50 %s\tp99 %s\n' "$label" "$f" \
+      "$(sed -n 's/^Requests\/sec: *//p' "$work/$label-$f.txt")" \
+      "$(awk '$1 == "50%" {print $2}' "$work/$label-$f.txt")" \
+      "$(awk '$1 == "99%" {print $2}' "$work/$label-$f.txt")"
+  done
+  printf '%s\tlost\t%s\n' "$label" "$(cat "$work/$label-lost.txt")"
 done | column -t -s $'\t'

@@ -8,54 +8,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::serve::{data_env, get_with, raw, start, Driver, Server};
-use crate::util::{self, TestEnv};
-use serde_json::Value;
-
-/// Ids the CLI lists for these arguments (everything: a limit above the event count).
-fn cli_ids(env: &TestEnv, args: &[&str]) -> Vec<u64> {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--limit", "100000", "--format", "jsonl"]);
-    env.ok(&all)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect()
-}
-
-/// Ids the API lists for a query string, walking every page through the `next` links.
-fn api_ids(server: &Server, query: &str, per_page: usize) -> (Vec<u64>, u64) {
-    let mut path = format!("/api/events?{query}&per_page={per_page}");
-    let mut ids = Vec::new();
-    let mut total = None;
-    let mut pages = 0;
-    loop {
-        let v = server.ok_json(&path);
-        pages += 1;
-        let t = v["total"].as_u64().unwrap();
-        assert_eq!(*total.get_or_insert(t), t, "total changed between pages");
-        assert_eq!(v["per_page"].as_u64().unwrap() as usize, per_page);
-        let events = v["events"].as_array().unwrap();
-        assert!(events.len() <= per_page);
-        ids.extend(events.iter().map(|e| e["id"].as_u64().unwrap()));
-        match v["next"].as_str() {
-            Some(next) => {
-                assert_eq!(events.len(), per_page, "a page before the last is full");
-                path = next.to_string();
-            }
-            None => break,
-        }
-    }
-    let total = total.unwrap_or(0);
-    assert_eq!(pages, (total as usize).div_ceil(per_page).max(1));
-    (ids, total)
-}
+use crate::util;
+use crate::util::serve::{
+    api_ids, cli_ids, data_env, get_with, open_stream, raw, read_events, start, trigger, Driver,
+    Server,
+};
 
 #[test]
 fn every_parameter_matches_the_cli_and_pages_walk_everything() {
@@ -303,9 +262,22 @@ fn auth_missing_wrong_right_rotated_and_no_auth_only_on_loopback() {
 
 /// A malformed search is the client's fault (400); an index the server cannot read is the
 /// server's (500, logged on stderr), never reported as the query's fault.
+///
+/// The index is damaged before the server starts: a running server keeps its index files
+/// mapped, and a file truncated in place under a mapping faults the process (no dokku-audit
+/// command does that: a rebuild writes new files and unlinks the old ones, which stay readable).
 #[test]
 fn an_unreadable_index_is_a_logged_500_and_a_bad_query_a_400() {
     let env = data_env();
+    // Build the index with a query, then damage its data files, not its metadata: nothing to
+    // catch up, nothing rebuilt.
+    env.ok(&["recent", "--limit", "1"]);
+    for e in std::fs::read_dir(env.data.join("index")).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if [".fast", ".idx", ".term"].iter().any(|x| name.ends_with(x)) {
+            std::fs::write(e.path(), b"").unwrap();
+        }
+    }
     let mut child = env
         .command(&["serve", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
@@ -331,14 +303,6 @@ fn an_unreadable_index_is_a_logged_500_and_a_bad_query_a_400() {
     };
     let auth = format!("Bearer {}", server.token);
     let get = |path: &str| get_with(port, path, &[("Authorization", &auth)]);
-    assert_eq!(get("/api/events").status, 200);
-    // Damage the index's data files, not its metadata: nothing to catch up, nothing rebuilt.
-    for e in std::fs::read_dir(env.data.join("index")).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if [".fast", ".idx", ".term"].iter().any(|x| name.ends_with(x)) {
-            std::fs::write(e.path(), b"").unwrap();
-        }
-    }
     assert_eq!(get("/api/events?q=%22unclosed").status, 400);
     let r = get("/api/events?q=deploy");
     assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
@@ -542,67 +506,6 @@ fn bad_input_is_a_4xx_json_error_and_the_server_keeps_serving() {
     let mut all = String::new();
     s.read_to_string(&mut all).unwrap();
     assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 2, "{all}");
-}
-
-/// Reads SSE events (id, data) from a stream until `n` arrived or the deadline passed.
-fn read_events(r: &mut BufReader<TcpStream>, n: usize, deadline: Duration) -> Vec<(u64, Value)> {
-    let until = Instant::now() + deadline;
-    let mut out = Vec::new();
-    let mut id = None;
-    while out.len() < n && Instant::now() < until {
-        let mut line = String::new();
-        match r.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
-            {
-                continue
-            }
-            Err(e) => panic!("{e}"),
-        }
-        let line = line.trim_end_matches('\n');
-        if let Some(v) = line.strip_prefix("id: ") {
-            id = Some(v.parse::<u64>().unwrap());
-        } else if let Some(v) = line.strip_prefix("data: ") {
-            let data: Value = serde_json::from_str(v).unwrap();
-            let id = id.take().expect("id before data");
-            assert_eq!(data["id"].as_u64(), Some(id));
-            out.push((id, data));
-        }
-    }
-    out
-}
-
-fn open_stream(server: &Server, last_event_id: Option<u64>) -> BufReader<TcpStream> {
-    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut req = format!(
-        "GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n",
-        server.token
-    );
-    if let Some(id) = last_event_id {
-        req.push_str(&format!("Last-Event-ID: {id}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut r = BufReader::new(s);
-    let mut head = String::new();
-    let until = Instant::now() + Duration::from_secs(10);
-    while !head.ends_with("\r\n\r\n") && Instant::now() < until {
-        let _ = r.read_line(&mut head);
-    }
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("text/event-stream"), "{head}");
-    r
-}
-
-/// Runs a trigger the way Dokku does: `dokku-audit hook post-config-update APP set KEY`.
-fn trigger(env: &TestEnv, app: &str, key: &str) {
-    let out = env.run(&["hook", "post-config-update", app, "set", key]);
-    assert!(out.status.success(), "{}", util::stderr(&out));
 }
 
 #[test]

@@ -41,6 +41,7 @@ mod security_redact;
 mod security_serve;
 mod security_trail;
 mod serve;
+mod serve_reader;
 mod settings;
 mod shipper;
 mod store_cli;

@@ -172,6 +172,12 @@ impl EventIndex {
         }
     }
 
+    /// Whether the index still exists on disk (its directory can be deleted under a reader
+    /// that keeps it open: it is derived data).
+    pub fn is_present(&self) -> bool {
+        crate::safefs::metadata(self.dir.join("meta.json")).is_ok()
+    }
+
     /// The index directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -30,8 +30,8 @@ mod nofollow;
 
 pub use lock::WriterLock;
 pub use nofollow::{
-    clear_symlinks, hard_link, open_dir, open_read, open_write, read, read_to_string, remove_dir,
-    remove_dir_all, remove_file, rename,
+    clear_symlinks, hard_link, metadata, open_dir, open_read, open_write, read, read_to_string,
+    remove_dir, remove_dir_all, remove_file, rename,
 };
 use nofollow::{open_path, parent_of};
 

@@ -68,6 +68,13 @@ pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
     String::from_utf8(read(path)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// The metadata of `path` itself, without following symlinks: through an `O_PATH` descriptor,
+/// so nothing is read and a directory or a file we may not read can still be looked at.
+pub fn metadata(path: impl AsRef<Path>) -> io::Result<fs::Metadata> {
+    let fd = open_path(path.as_ref(), OFlags::PATH, 0)?;
+    File::from(fd).metadata()
+}
+
 /// Opens a directory without following symlinks.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     open_path(path, OFlags::RDONLY | OFlags::DIRECTORY, 0)

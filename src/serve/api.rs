@@ -246,8 +246,10 @@ fn events(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
     let p = parse_events_params(&req.query, shared.clock.now())?;
     let store = shared.store();
     let offset = (p.page - 1) * p.per_page;
-    let page =
-        list::run_page(&store, &shared.data_dir, &p.query, offset, p.per_page).map_err(|e| {
+    let page = shared
+        .index
+        .page(&store, &p.query, offset, p.per_page)
+        .map_err(|e| {
             // A query the checks above accepted but that cannot run (an action glob too large
             // for the regex automaton, say) is still the client's query; anything else — the
             // index or the segments failing — is the server's side.
@@ -260,7 +262,7 @@ fn events(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
     let total = page.total;
     let events = shared
         .cache
-        .full_events(&store, &page.rows)
+        .full_json(&store, &page.rows)
         .map_err(|e| shared.internal(&e.to_string()))?;
     let pages = (total as usize).div_ceil(p.per_page);
     let next = (p.page < pages && p.page * p.per_page < MAX_DEPTH)
@@ -273,7 +275,7 @@ fn events(shared: &Shared, req: &Request) -> Result<Response, HttpError> {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&e.to_json_bytes());
+        body.extend_from_slice(&e[..]);
     }
     let tail = json!({
         "page": p.page,

@@ -18,6 +18,7 @@
 //! - [`stream`]: `GET /api/events/stream`
 //! - [`token`]: the bearer token file
 //! - [`cache`]: decoded sealed segments for the events of a page
+//! - [`reader`]: the one long-lived index reader and its catch-up thread
 
 pub mod api;
 pub mod cache;
@@ -25,6 +26,7 @@ pub mod conn;
 pub mod facets;
 pub mod guard;
 pub mod http;
+pub mod reader;
 pub mod releases;
 pub mod stream;
 pub mod token;
@@ -127,6 +129,8 @@ pub struct Shared {
     stop: AtomicBool,
     /// Decoded sealed segments, for the events of a page.
     pub cache: cache::SegmentCache,
+    /// The index reader every request shares.
+    pub index: reader::LiveIndex,
 }
 
 impl Shared {
@@ -194,7 +198,6 @@ impl Server {
             return Err(ServeError::NoAuthOnPublicAddress(opts.listen));
         }
         let shared = Shared {
-            data_dir,
             store_options,
             clock,
             auth: !opts.no_auth,
@@ -204,6 +207,8 @@ impl Server {
             head_deadline: opts.head_deadline,
             stop: AtomicBool::new(false),
             cache: cache::SegmentCache::default(),
+            index: reader::LiveIndex::new(&data_dir),
+            data_dir,
         };
         shared.store().check_readable()?;
         if shared.auth {
@@ -232,6 +237,26 @@ impl Server {
 
     /// Serves until the process ends.
     pub fn run(self) -> Result<(), ServeError> {
+        let catch_up = Arc::clone(&self.shared);
+        std::thread::Builder::new()
+            .name("serve-index".into())
+            .spawn(move || {
+                let store = catch_up.store();
+                // A panic in the catch-up (a bug, or tantivy's) must not leave requests waiting
+                // for a first snapshot nor stop catching up: report it and start over.
+                while !catch_up.stopping() {
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        catch_up.index.run_catch_up(&store, &|| catch_up.stopping())
+                    }));
+                    if run.is_ok() {
+                        break;
+                    }
+                    eprintln!("dokku-audit serve: error: the index catch-up failed; retrying");
+                    catch_up.index.after_panic();
+                    std::thread::sleep(reader::IDLE_CHECK);
+                }
+            })
+            .map_err(ServeError::Thread)?;
         let (jobs, rx) = sync_channel::<conn::Job>(self.opts.queue.max(1));
         let rx: conn::JobQueue = Arc::new(Mutex::new(rx));
         for i in 0..self.opts.threads.max(1) {
@@ -317,7 +342,7 @@ fn start_stream(shared: &Arc<Shared>, req: &Request, mut conn: TcpStream) {
                             );
                             let _ = http::write_response(&mut conn, &resp, true, false);
                         }
-                        Ok(after) => stream::run(&s, conn, after),
+                        Ok(start) => stream::run(&s, conn, start),
                     },
                 ));
             s.streams.fetch_sub(1, Ordering::SeqCst);

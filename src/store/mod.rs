@@ -32,6 +32,7 @@ pub use crate::safefs::Ownership;
 pub use error::{Result, StoreError};
 pub use line::{CheckedLine, FORMAT_VERSION};
 pub use reader::{Damage, DamageKind, LinePos, ScanItem};
+pub use scan::HeadStamp;
 pub use segment::{SegmentFiles, Trailer};
 pub use verify::{Problem, VerifyReport};
 pub use writer::{AppendContext, AppendReceipt, Repair, ID_PLACEHOLDER};

@@ -2,10 +2,82 @@
 //! fetching events by location or id. Damage is passed to the visitor and skipped.
 
 use std::ops::ControlFlow;
+use std::os::unix::fs::MetadataExt;
 
 use super::*;
 
+/// Where the store ends, cheaply fingerprinted: the segments directory (a segment created or
+/// removed changes its mtime) and the active segment's inode and length (an append grows it).
+/// Two equal stamps taken at different times mean no event was appended in between; the
+/// appending path is not involved (this only looks at files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadStamp {
+    dir: (i64, i64),
+    active: Option<(PathBuf, u64, u64)>,
+}
+
 impl Store {
+    /// The stamp of the store's head now (lists the segments once).
+    pub fn head_stamp(&self) -> Result<HeadStamp> {
+        let dir = self.dir_mtime()?;
+        let active = match self.segments()?.pop() {
+            Some(SegmentFiles {
+                plain: Some(p),
+                sealed: None,
+                ..
+            }) => {
+                let m = safefs::metadata(&p).map_err(StoreError::io("stat", &p))?;
+                Some((p, m.ino(), m.len()))
+            }
+            _ => None,
+        };
+        Ok(HeadStamp { dir, active })
+    }
+
+    /// The stamp of the head now, found from an earlier one: while the segments directory did
+    /// not change, the active segment is the same file and two `stat`s do (no listing).
+    pub fn head_stamp_after(&self, prev: &HeadStamp) -> Result<HeadStamp> {
+        let dir = self.dir_mtime()?;
+        if dir != prev.dir {
+            return self.head_stamp();
+        }
+        let active = match &prev.active {
+            Some((p, _, _)) => {
+                let m = safefs::metadata(p).map_err(StoreError::io("stat", p))?;
+                Some((p.clone(), m.ino(), m.len()))
+            }
+            None => None,
+        };
+        Ok(HeadStamp { dir, active })
+    }
+
+    /// Whether the head is still where `stamp` saw it: two `stat`s, no listing, no read.
+    /// Any doubt (a file gone, an error) is "no".
+    pub fn head_unchanged(&self, stamp: &HeadStamp) -> bool {
+        if self.dir_mtime().ok() != Some(stamp.dir) {
+            return false;
+        }
+        match &stamp.active {
+            None => true,
+            Some((p, ino, len)) => {
+                safefs::metadata(p).is_ok_and(|m| m.ino() == *ino && m.len() == *len)
+            }
+        }
+    }
+
+    /// The segments directory's modification time: changes whenever a segment file is
+    /// created, renamed or removed (not when one grows), so a listing taken after it stays
+    /// valid while it does not change.
+    pub fn segments_dir_stamp(&self) -> Result<(i64, i64)> {
+        self.dir_mtime()
+    }
+
+    fn dir_mtime(&self) -> Result<(i64, i64)> {
+        let dir = &self.paths.segments;
+        let m = safefs::metadata(dir).map_err(StoreError::io("stat", dir))?;
+        Ok((m.mtime(), m.mtime_nsec()))
+    }
+
     /// Visits every line of every segment in event order. Damage is passed to `f` and skipped.
     pub fn scan(&self, f: &mut dyn FnMut(ScanItem<'_>) -> ControlFlow<()>) -> Result<()> {
         self.check_readable()?;

@@ -148,6 +148,123 @@ impl Server {
     }
 }
 
+/// Reads SSE events (id, data) from a stream until `n` arrived or the deadline passed.
+pub fn read_events(
+    r: &mut BufReader<TcpStream>,
+    n: usize,
+    deadline: Duration,
+) -> Vec<(u64, Value)> {
+    let until = Instant::now() + deadline;
+    let mut out = Vec::new();
+    let mut id = None;
+    while out.len() < n && Instant::now() < until {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                continue
+            }
+            Err(e) => panic!("{e}"),
+        }
+        let line = line.trim_end_matches('\n');
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.parse::<u64>().unwrap());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            let data: Value = serde_json::from_str(v).unwrap();
+            let id = id.take().expect("id before data");
+            assert_eq!(data["id"].as_u64(), Some(id));
+            out.push((id, data));
+        }
+    }
+    out
+}
+
+pub fn open_stream(server: &Server, last_event_id: Option<u64>) -> BufReader<TcpStream> {
+    open_stream_at(server, "/api/events/stream", last_event_id)
+}
+
+/// Opens a stream at `path` (with its parameters) and reads its head (a 200 is asserted).
+pub fn open_stream_at(
+    server: &Server,
+    path: &str,
+    last_event_id: Option<u64>,
+) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n",
+        server.token
+    );
+    if let Some(id) = last_event_id {
+        req.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !head.ends_with("\r\n\r\n") && Instant::now() < until {
+        let _ = r.read_line(&mut head);
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    r
+}
+
+/// Runs a trigger the way Dokku does: `dokku-audit hook post-config-update APP set KEY`.
+pub fn trigger(env: &TestEnv, app: &str, key: &str) {
+    let out = env.run(&["hook", "post-config-update", app, "set", key]);
+    assert!(out.status.success(), "{}", util::stderr(&out));
+}
+
+/// Ids the CLI lists for these arguments (everything: a limit above the event count).
+pub fn cli_ids(env: &TestEnv, args: &[&str]) -> Vec<u64> {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--limit", "100000", "--format", "jsonl"]);
+    env.ok(&all)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Ids the API lists for a query string, walking every page through the `next` links.
+pub fn api_ids(server: &Server, query: &str, per_page: usize) -> (Vec<u64>, u64) {
+    let mut path = format!("/api/events?{query}&per_page={per_page}");
+    let mut ids = Vec::new();
+    let mut total = None;
+    let mut pages = 0;
+    loop {
+        let v = server.ok_json(&path);
+        pages += 1;
+        let t = v["total"].as_u64().unwrap();
+        assert_eq!(*total.get_or_insert(t), t, "total changed between pages");
+        assert_eq!(v["per_page"].as_u64().unwrap() as usize, per_page);
+        let events = v["events"].as_array().unwrap();
+        assert!(events.len() <= per_page);
+        ids.extend(events.iter().map(|e| e["id"].as_u64().unwrap()));
+        match v["next"].as_str() {
+            Some(next) => {
+                assert_eq!(events.len(), per_page, "a page before the last is full");
+                path = next.to_string();
+            }
+            None => break,
+        }
+    }
+    let total = total.unwrap_or(0);
+    assert_eq!(pages, (total as usize).div_ceil(per_page).max(1));
+    (ids, total)
+}
+
 pub fn data_env() -> TestEnv {
     let env = TestEnv::new();
     let file = env.file("demo.jsonl", &util::demo_jsonl(1500, 20));

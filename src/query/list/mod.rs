@@ -17,11 +17,13 @@ use crate::record::Event;
 use crate::store::Store;
 
 mod firsts;
+mod page;
 mod plan;
 mod search;
 pub mod tally;
 
 pub use firsts::first_releases;
+pub use page::{finish_page, indexed_page, matching_events, page_of, Indexed, Tail, View};
 pub use plan::{build_query, check_query, check_text};
 use search::search_tail;
 

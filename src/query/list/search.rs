@@ -47,36 +47,98 @@ pub(super) fn search(
         newest_documents(searcher, query.as_ref(), limit).map_err(fault)?
     } else {
         let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
-        let mut hits: Vec<(Option<i64>, DocAddress)> =
+        let hits: Vec<(Option<i64>, DocAddress)> =
             searcher.search(&query, &by_ts).map_err(fault)?;
-        if hits.len() == limit {
-            if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
-                hits.retain(|(t, _)| *t != Some(last_ts));
-                let second = Term::from_field_i64(f.ts, last_ts);
-                let same_second = BooleanQuery::new(vec![
-                    (Occur::Must, query.box_clone()),
-                    (
-                        Occur::Must,
-                        Box::new(RangeQuery::new(
-                            Bound::Included(second.clone()),
-                            Bound::Included(second),
-                        )),
-                    ),
-                ]);
-                let by_id = TopDocs::with_limit(limit - hits.len())
-                    .order_by_fast_field::<u64>("id", Order::Desc);
-                let ties: Vec<(Option<u64>, DocAddress)> =
-                    searcher.search(&same_second, &by_id).map_err(fault)?;
-                hits.extend(ties.into_iter().map(|(_, a)| (Some(last_ts), a)));
-            }
-        }
-        hits.into_iter().map(|(_, a)| a).collect()
+        settle_ties(searcher, f, query.as_ref(), limit, hits).map_err(fault)?
     };
-    // Per index segment, each string column is read in bulk: a dictionary block is decoded once
-    // per column, not once per cell (a block decode is a zstd frame: per cell, it was most of a
-    // list query's time).
+    let mut rows = rows_of(searcher, &hits, fault)?;
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+    rows.truncate(q.limit);
+    Ok(rows)
+}
+
+/// The top `limit` documents by `ts` (`hits`, as collected) with the last second decided
+/// exactly: when the limit cuts that second, its events are taken again by id, newest first.
+pub(super) fn settle_ties(
+    searcher: &Searcher,
+    f: &Fields,
+    query: &dyn Query,
+    limit: usize,
+    mut hits: Vec<(Option<i64>, DocAddress)>,
+) -> tantivy::Result<Vec<DocAddress>> {
+    if hits.len() == limit {
+        if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
+            hits.retain(|(t, _)| *t != Some(last_ts));
+            let second = Term::from_field_i64(f.ts, last_ts);
+            let same_second = BooleanQuery::new(vec![
+                (Occur::Must, query.box_clone()),
+                (
+                    Occur::Must,
+                    Box::new(RangeQuery::new(
+                        Bound::Included(second.clone()),
+                        Bound::Included(second),
+                    )),
+                ),
+            ]);
+            let by_id = TopDocs::with_limit(limit - hits.len())
+                .order_by_fast_field::<u64>("id", Order::Desc);
+            let ties: Vec<(Option<u64>, DocAddress)> = searcher.search(&same_second, &by_id)?;
+            hits.extend(ties.into_iter().map(|(_, a)| (Some(last_ts), a)));
+        }
+    }
+    Ok(hits.into_iter().map(|(_, a)| a).collect())
+}
+
+/// The rows of documents with only what finds the event: id, time and location (the other
+/// fields empty). For callers that print the events themselves: the string columns are
+/// zstd-compressed dictionaries, and a lookup per cell cost more than the rest of a page.
+pub(super) fn locations_of(
+    searcher: &Searcher,
+    hits: &[DocAddress],
+    fault: &dyn Fn(tantivy::TantivyError) -> IndexError,
+) -> Result<Vec<Row>, IndexError> {
+    let mut rows = Vec::with_capacity(hits.len());
+    let mut cached: Option<(
+        u32,
+        [tantivy::columnar::Column<u64>; 3],
+        tantivy::columnar::Column<i64>,
+    )> = None;
+    for addr in hits.iter().copied() {
+        if cached.as_ref().map(|c| c.0) != Some(addr.segment_ord) {
+            let ff = searcher.segment_reader(addr.segment_ord).fast_fields();
+            let u = |n: &str| ff.u64(n).map_err(fault);
+            cached = Some((
+                addr.segment_ord,
+                [u("id")?, u("seg")?, u("off")?],
+                ff.i64("ts").map_err(fault)?,
+            ));
+        }
+        let Some((_, [id, seg, off], ts)) = &cached else {
+            continue;
+        };
+        let doc = addr.doc_id;
+        let u = |c: &tantivy::columnar::Column<u64>| c.first(doc).unwrap_or(0);
+        rows.push(Row {
+            id: u(id),
+            ts: ts.first(doc).unwrap_or(0),
+            location: Some((u(seg), u(off))),
+            ..Default::default()
+        });
+    }
+    Ok(rows)
+}
+
+/// The rows of documents, read from the fast fields (no stored documents), in `hits` order.
+/// Per index segment, each string column is read in bulk: a dictionary block is decoded once
+/// per column, not once per cell (a block decode is a zstd frame: per cell, it was most of a
+/// list query's time).
+pub(super) fn rows_of(
+    searcher: &Searcher,
+    hits: &[DocAddress],
+    fault: &dyn Fn(tantivy::TantivyError) -> IndexError,
+) -> Result<Vec<Row>, IndexError> {
     let mut by_segment: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
-    for addr in &hits {
+    for addr in hits {
         by_segment
             .entry(addr.segment_ord)
             .or_default()
@@ -121,8 +183,6 @@ pub(super) fn search(
             });
         }
     }
-    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
-    rows.truncate(q.limit);
     Ok(rows)
 }
 
@@ -133,11 +193,27 @@ pub(super) fn newest_documents(
     query: &dyn Query,
     limit: usize,
 ) -> tantivy::Result<Vec<DocAddress>> {
+    Ok(newest_and_count(searcher, query, limit, false)?.0)
+}
+
+/// [`newest_documents`], and with `count`, how many live documents match in all, from the same
+/// weight (one query preparation; tantivy counts a term or an all-documents query without
+/// walking it when the segment has no deletions).
+pub(super) fn newest_and_count(
+    searcher: &Searcher,
+    query: &dyn Query,
+    limit: usize,
+    count: bool,
+) -> tantivy::Result<(Vec<DocAddress>, u64)> {
     use tantivy::query::EnableScoring;
     use tantivy::{DocSet, TERMINATED};
     let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
     let mut out = Vec::new();
+    let mut total = 0u64;
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        if count {
+            total += u64::from(weight.count(reader)?);
+        }
         let max = reader.max_doc();
         let alive = reader.alive_bitset();
         let mut window: u32 = 4096;
@@ -167,7 +243,7 @@ pub(super) fn newest_documents(
             window = window.saturating_mul(8);
         }
     }
-    Ok(out)
+    Ok((out, total))
 }
 
 pub(super) struct SegmentColumns {
@@ -220,56 +296,119 @@ pub(super) fn search_tail(
     mark: index::Mark,
     q: &ListQuery,
 ) -> Result<(Vec<Row>, u64), IndexError> {
-    let after = mark.hwm;
+    let events = tail_events(store, mark)?;
+    let scanned = events.len() as u64;
+    let rows = search_events(&events, q)?
+        .into_iter()
+        .filter_map(|i| events.get(i).map(Row::from_event))
+        .collect();
+    Ok((rows, scanned))
+}
+
+/// The events after `mark`, read from the segments (from the mark's line when it is known).
+pub(super) fn tail_events(store: &Store, mark: index::Mark) -> Result<Vec<Event>, IndexError> {
+    Ok(events_after(store, mark.at, mark.hwm)?.0)
+}
+
+/// The events with an id above `after`, read from `at` (the line of event `after`, when known)
+/// on, and where the last line read is (segment first id, offset), to read on from there.
+pub(super) type Read = (Vec<Event>, Option<(u64, u64)>);
+
+pub(super) fn events_after(
+    store: &Store,
+    at: Option<(u64, u64)>,
+    after: u64,
+) -> Result<Read, IndexError> {
     let mut events: Vec<Event> = Vec::new();
-    store.scan_after(mark.at, after + 1, &mut |item| {
-        if let ScanItem::Line { line, .. } = item {
+    let mut end = at;
+    store.scan_after(at, after + 1, &mut |item| {
+        if let ScanItem::Line { pos, line } = item {
             if line.id().is_some_and(|id| id > after) {
                 let json = line.event_json();
                 if let Ok(ev) = Event::from_json_text(&String::from_utf8_lossy(&json)) {
                     events.push(ev);
                 }
+                end = Some((index::segment_id(&pos.segment), pos.offset));
             }
         }
         std::ops::ControlFlow::Continue(())
     })?;
-    let scanned = events.len() as u64;
-    if events.is_empty() {
-        return Ok((Vec::new(), 0));
-    }
-    // The in-memory index (and its 15 MB arena) only when there is a tail to search.
-    let (schema, fields) = index::schema();
-    let ram = Index::create_in_ram(schema);
-    let mut writer: tantivy::IndexWriter = ram
-        .writer_with_num_threads(1, 15_000_000)
-        .map_err(IndexError::InMemory)?;
-    for (i, ev) in events.iter().enumerate() {
-        // The offset field carries the position in `events`, to get the event back.
-        let d = index::document(&fields, ev, 0, i as u64);
-        writer.add_document(d).map_err(IndexError::InMemory)?;
-    }
-    writer.commit().map_err(IndexError::InMemory)?;
-    let reader = ram.reader().map_err(IndexError::InMemory)?;
-    // Never ask for more than there is (a count asks for everything).
-    let mut q = q.clone();
-    q.limit = q.limit.min(events.len());
-    let rows = search(
-        &reader.searcher(),
-        &ram,
-        &fields,
-        &q,
-        false,
-        &IndexError::InMemory,
-    )?;
-    let rows = rows
-        .into_iter()
-        .filter_map(|r| {
-            r.location
-                .and_then(|(_, i)| events.get(i as usize))
-                .map(Row::from_event)
+    Ok((events, end))
+}
+
+/// An in-memory index of `events` (with the on-disk schema), the offset field carrying each
+/// event's position in `events`.
+pub(super) struct RamIndex {
+    index: Index,
+    fields: Fields,
+    reader: tantivy::IndexReader,
+}
+
+impl RamIndex {
+    pub(super) fn build(events: &[Event]) -> Result<RamIndex, IndexError> {
+        let (schema, fields) = index::schema();
+        // tantivy sizes (and zeroes, and walks when finishing) its term hash table from the
+        // memory budget: a budget for a few events, not the 15 MB of a bulk writer, or a tail
+        // of one event costs milliseconds (the table grows if needed).
+        let budget = events
+            .len()
+            .saturating_mul(20_000)
+            .clamp(500_000, 15_000_000);
+        // One segment written in this thread: an `IndexWriter` starts an indexing thread and
+        // a segment updater for each build, which cost more than indexing a tail of a few
+        // events (built once per append in `serve`). Its caveats (an empty directory, no
+        // garbage collection) are those of a fresh in-memory directory used once.
+        let mut writer: tantivy::SingleSegmentIndexWriter<tantivy::TantivyDocument> =
+            Index::builder()
+                .schema(schema)
+                .single_segment_index_writer(tantivy::directory::RamDirectory::create(), budget)
+                .map_err(IndexError::InMemory)?;
+        for (i, ev) in events.iter().enumerate() {
+            let d = index::document(&fields, ev, 0, i as u64);
+            writer.add_document(d).map_err(IndexError::InMemory)?;
+        }
+        let ram = writer.finalize().map_err(IndexError::InMemory)?;
+        let reader = ram
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(IndexError::InMemory)?;
+        Ok(RamIndex {
+            index: ram,
+            fields,
+            reader,
         })
-        .collect();
-    Ok((rows, scanned))
+    }
+
+    /// The positions of the events matching `q` (up to its limit, at most `len`), newest first.
+    pub(super) fn search(&self, q: &ListQuery, len: usize) -> Result<Vec<usize>, IndexError> {
+        // Never ask for more than there is (a count asks for everything).
+        let mut q = q.clone();
+        q.limit = q.limit.min(len);
+        let rows = search(
+            &self.reader.searcher(),
+            &self.index,
+            &self.fields,
+            &q,
+            false,
+            &IndexError::InMemory,
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.location.map(|(_, i)| i as usize))
+            .collect())
+    }
+}
+
+/// The positions in `events` of those matching `q` (up to its limit), newest first: the events
+/// are put in an in-memory index with the on-disk schema and asked the same tantivy query, so
+/// the semantics are exactly the index's.
+pub(super) fn search_events(events: &[Event], q: &ListQuery) -> Result<Vec<usize>, IndexError> {
+    if events.is_empty() {
+        // The in-memory index (and its 15 MB arena) only when there is a tail to search.
+        return Ok(Vec::new());
+    }
+    RamIndex::build(events)?.search(q, events.len())
 }
 
 /// Every match of `q` on one searcher (no limit), newest first, as lean rows: id, time, status,
