@@ -16,6 +16,7 @@ use crate::index::{self, EventIndex, IndexError};
 use crate::record::Event;
 use crate::store::Store;
 
+mod direct;
 mod firsts;
 mod page;
 mod plan;

@@ -62,35 +62,27 @@ pub fn indexed_page(v: &View<'_>, q: &ListQuery, limit: usize) -> Result<Indexed
     Ok(Indexed { rows, total })
 }
 
-/// The events after a mark, read and indexed in memory, for every query that needs them until
-/// the store moves on again (a server shares one among its requests). When the store moves on,
-/// [`Tail::extend`] reads and indexes only the new events, as one more small in-memory index;
-/// past `MAX_CHUNKS` of them, they are indexed again as one.
+/// The events after a mark, for every query that needs them until the store moves on again (a
+/// server shares one among its requests). When the store moves on, [`Tail::extend`] reads only
+/// the new events. Filters are matched on the events directly; a full-text query indexes them in
+/// memory, once per tail (the first such query builds it).
 pub struct Tail {
     events: Vec<Event>,
-    /// In-memory indexes, each of the events from its start up to the next one's.
-    chunks: Vec<(usize, std::sync::Arc<RamIndex>)>,
+    /// The events indexed in memory, built by the first full-text query.
+    ram: std::sync::Mutex<Option<std::sync::Arc<RamIndex>>>,
     /// The last event read (id) and its line (segment first id, offset).
     last: u64,
     at: Option<(u64, u64)>,
 }
 
-/// In-memory indexes a tail holds before they are merged into one.
-pub const MAX_CHUNKS: usize = 8;
-
 impl Tail {
-    /// Reads the events after `mark` from the segments and indexes them in memory.
+    /// Reads the events after `mark` from the segments.
     pub fn read(store: &Store, mark: Mark) -> Result<Tail, IndexError> {
         let (events, at) = events_after(store, mark.at, mark.hwm)?;
         let last = events.last().map_or(mark.hwm, |e| e.id);
-        let chunks = if events.is_empty() {
-            Vec::new()
-        } else {
-            vec![(0, std::sync::Arc::new(RamIndex::build(&events)?))]
-        };
         Ok(Tail {
             events,
-            chunks,
+            ram: Default::default(),
             last,
             at,
         })
@@ -100,21 +92,17 @@ impl Tail {
     pub fn extend(&self, store: &Store) -> Result<Tail, IndexError> {
         let (new, at) = events_after(store, self.at, self.last)?;
         let mut events = self.events.clone();
-        let start = events.len();
         let last = new.last().map_or(self.last, |e| e.id);
+        let grew = !new.is_empty();
         events.extend(new);
-        let mut chunks = self.chunks.clone();
-        if events.len() > start {
-            if chunks.len() >= MAX_CHUNKS {
-                chunks = vec![(0, std::sync::Arc::new(RamIndex::build(&events)?))];
-            } else {
-                let ram = RamIndex::build(&events[start..])?;
-                chunks.push((start, std::sync::Arc::new(ram)));
-            }
-        }
+        let ram = if grew {
+            None
+        } else {
+            self.ram.lock().ok().and_then(|r| r.clone())
+        };
         Ok(Tail {
             events,
-            chunks,
+            ram: std::sync::Mutex::new(ram),
             last,
             at: at.or(self.at),
         })
@@ -124,18 +112,28 @@ impl Tail {
     pub fn matching(&self, q: &ListQuery) -> Result<Vec<Row>, IndexError> {
         let mut all = q.clone();
         all.limit = usize::MAX;
-        let mut rows = Vec::new();
-        for (i, (start, ram)) in self.chunks.iter().enumerate() {
-            let end = self.chunks.get(i + 1).map_or(self.events.len(), |c| c.0);
-            let part = self.events.get(*start..end).unwrap_or_default();
-            rows.extend(
-                ram.search(&all, part.len())?
-                    .into_iter()
-                    .filter_map(|i| part.get(i).map(Row::from_event)),
-            );
-        }
+        let hits = if super::direct::can_match(&all) || self.events.is_empty() {
+            super::direct::search(&self.events, &all)
+        } else {
+            self.ram_index()?.search(&all, self.events.len())?
+        };
+        let mut rows: Vec<Row> = hits
+            .into_iter()
+            .filter_map(|i| self.events.get(i).map(Row::from_event))
+            .collect();
         rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
         Ok(rows)
+    }
+
+    fn ram_index(&self) -> Result<std::sync::Arc<RamIndex>, IndexError> {
+        // A poisoned lock only means another query panicked while building: build again.
+        let mut slot = self.ram.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let built = std::sync::Arc::new(RamIndex::build(&self.events)?);
+        *slot = Some(built.clone());
+        Ok(built)
     }
 }
 

@@ -404,6 +404,10 @@ impl RamIndex {
 /// are put in an in-memory index with the on-disk schema and asked the same tantivy query, so
 /// the semantics are exactly the index's.
 pub(super) fn search_events(events: &[Event], q: &ListQuery) -> Result<Vec<usize>, IndexError> {
+    // Filters alone need no index (the same semantics, checked by `direct`'s property test).
+    if super::direct::can_match(q) {
+        return Ok(super::direct::search(events, q));
+    }
     if events.is_empty() {
         // The in-memory index (and its 15 MB arena) only when there is a tail to search.
         return Ok(Vec::new());
