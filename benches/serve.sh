@@ -61,6 +61,10 @@ measure() {
   wrk -c32 -t2 -d10s --latency -H "$auth" -s benches/wrk/varied.lua "http://$addr" \
     | tee "$out-wrk-varied.txt"
 
+  echo "== load: a different page each request (8 apps x 5 categories x 40 pages, mostly no memo)"
+  wrk -c32 -t2 -d10s --latency -H "$auth" -s benches/wrk/varied-pages.lua "http://$addr" \
+    | tee "$out-wrk-pages.txt"
+
   echo "== load: a full-text page (q=deploy AND app)"
   wrk -c32 -t2 -d10s --latency -H "$auth" \
     "http://$addr/api/events?q=deploy&app=api&per_page=50" | tee "$out-wrk-search.txt"
@@ -115,7 +119,7 @@ labels+=(after)
 
 echo "==== summary (lost: appended events missing from the API's total)"
 for label in "${labels[@]}"; do
-  for f in wrk-read wrk-varied wrk-search wrk-append; do
+  for f in wrk-read wrk-varied wrk-pages wrk-search wrk-append; do
     printf '%s\t%s\t%s req/s\tp50 %s\tp99 %s\n' "$label" "$f" \
       "$(sed -n 's/^Requests\/sec: *//p' "$work/$label-$f.txt")" \
       "$(awk '$1 == "50%" {print $2}' "$work/$label-$f.txt")" \
