@@ -256,10 +256,22 @@ fn append_or_spool(
                     receipt.seal_errors.join("; ")
                 );
             }
+            if let Some(e) = receipt.drain_error {
+                eprintln!(
+                    " !     dokku-audit: warning: recorded, but the spool could not be drained (the next write retries): {e}"
+                );
+            }
             Ok(Stored::Appended)
         }
         Err(StoreError::Fs(crate::safefs::FsError::LockBusy { .. })) => {
             store.spool(&mut built.events).map_err(|e| e.to_string())?;
+            // Durable in the spool. If the holder released the lock meanwhile, nobody may come
+            // to drain it: try once more, without waiting (the hand-off, `Store::drain_spool_if_free`).
+            if let Err(e) = store.drain_spool_if_free(&ctx) {
+                eprintln!(
+                    " !     dokku-audit: warning: spooled, but the spool could not be drained (the next write retries): {e}"
+                );
+            }
             Ok(Stored::Spooled)
         }
         Err(e) => Err(e.to_string()),

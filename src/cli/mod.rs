@@ -252,35 +252,69 @@ impl Context {
 /// Runs a parsed command line.
 pub fn run(args: Args) -> Result<(), CliError> {
     let ctx = Context::new(args.data_dir)?;
-    match args.command {
-        Command::Status => status::run(&ctx),
-        Command::Doctor => doctor::run(&ctx),
-        Command::Tail(a) => tail::run(&ctx, a),
-        Command::Verify(a) => verify::run(&ctx, a),
-        Command::FleetHeads(a) => fleet_heads::run(&ctx, a),
-        Command::Import(a) => import::run(&ctx, a),
-        Command::Export(a) => export::run(&ctx, a),
-        Command::Demo(a) => demo::run(ctx, a),
-        Command::Migrate(a) => migrate::run(&ctx, a),
-        Command::LastDeploys(a) => list::last_deploys(&ctx, a),
-        Command::Timeline(a) => list::timeline(&ctx, a),
-        Command::Recent(a) => list::recent(&ctx, a),
-        Command::Search(a) => list::search(&ctx, a),
-        Command::Releases(a) => releases::run(&ctx, a),
-        Command::ReleasesInfo(a) => releases_info::run(&ctx, a),
-        Command::Reindex => list::reindex(&ctx),
-        Command::Prune(a) => prune::run(&ctx, a),
-        Command::Vacuum => vacuum::run(&ctx),
-        Command::Backup(a) => backup::run_backup(&ctx, a),
-        Command::Restore(a) => backup::run_restore(&ctx, a),
-        Command::PruneBackups(a) => backup::run_prune_backups(&ctx, a),
-        Command::Show(a) => show::run(&ctx, a),
-        Command::ReportDeployStatus(a) => deploy_status::run(&ctx, a),
-        Command::Serve(a) => serve::run(&ctx, a),
-        Command::Get(a) => settings_cmd::get(&ctx, a),
-        Command::Set(a) => settings_cmd::set(&ctx, a),
-        Command::PluginLifecycle(a) => lifecycle::run(&ctx, a),
-        Command::ImportSqlite(a) => sqlite_import::run(&ctx, a),
+    if let Command::Demo(a) = args.command {
+        return demo::run(ctx, a);
+    }
+    // Commands that hold the writer lock for long (triggers spool meanwhile) hand the spool off
+    // when they are done, so spooled events do not wait for the next trigger.
+    let holds_writer_lock = matches!(
+        args.command,
+        Command::Import(_)
+            | Command::Migrate(_)
+            | Command::Prune(_)
+            | Command::Vacuum
+            | Command::Backup(_)
+            | Command::Restore(_)
+            | Command::PluginLifecycle(_)
+            | Command::ImportSqlite(_)
+    );
+    let result = run_command(&ctx, args.command);
+    if holds_writer_lock {
+        hand_off_spool(&ctx);
+    }
+    result
+}
+
+/// Drains the spool if the writer lock is free (`Store::drain_spool_if_free`); a failure only
+/// leaves the spool to the next writer.
+fn hand_off_spool(ctx: &Context) {
+    let Ok(store) = ctx.store() else { return };
+    if let Err(e) = store.drain_spool_if_free(&ctx.maintenance_append("manual")) {
+        eprintln!(" !     warning: the spool could not be drained (the next write retries): {e}");
+    }
+}
+
+fn run_command(ctx: &Context, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Status => status::run(ctx),
+        Command::Doctor => doctor::run(ctx),
+        Command::Tail(a) => tail::run(ctx, a),
+        Command::Verify(a) => verify::run(ctx, a),
+        Command::FleetHeads(a) => fleet_heads::run(ctx, a),
+        Command::Import(a) => import::run(ctx, a),
+        Command::Export(a) => export::run(ctx, a),
+        // Demo takes the context by value: dispatched by `run`.
+        Command::Demo(_) => Ok(()),
+        Command::Migrate(a) => migrate::run(ctx, a),
+        Command::LastDeploys(a) => list::last_deploys(ctx, a),
+        Command::Timeline(a) => list::timeline(ctx, a),
+        Command::Recent(a) => list::recent(ctx, a),
+        Command::Search(a) => list::search(ctx, a),
+        Command::Releases(a) => releases::run(ctx, a),
+        Command::ReleasesInfo(a) => releases_info::run(ctx, a),
+        Command::Reindex => list::reindex(ctx),
+        Command::Prune(a) => prune::run(ctx, a),
+        Command::Vacuum => vacuum::run(ctx),
+        Command::Backup(a) => backup::run_backup(ctx, a),
+        Command::Restore(a) => backup::run_restore(ctx, a),
+        Command::PruneBackups(a) => backup::run_prune_backups(ctx, a),
+        Command::Show(a) => show::run(ctx, a),
+        Command::ReportDeployStatus(a) => deploy_status::run(ctx, a),
+        Command::Serve(a) => serve::run(ctx, a),
+        Command::Get(a) => settings_cmd::get(ctx, a),
+        Command::Set(a) => settings_cmd::set(ctx, a),
+        Command::PluginLifecycle(a) => lifecycle::run(ctx, a),
+        Command::ImportSqlite(a) => sqlite_import::run(ctx, a),
         Command::Completions(a) => generate::completions(a),
         Command::Man => generate::man(),
     }

@@ -267,11 +267,11 @@ fn version_hint(line: &[u8]) -> LineError {
 
 /// Position of the first occurrence of `needle` in `hay`.
 pub fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn memrfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
+    memchr::memmem::rfind(hay, needle)
 }
 
 #[cfg(test)]

@@ -303,17 +303,67 @@ impl Store {
         ctx: &AppendContext,
     ) -> Result<AppendReceipt> {
         self.init()?;
-        let receipt = writer::append_raw(&self.paths, &self.opts, &self.owner, events, ctx)?;
+        let mut receipt = writer::append_raw(&self.paths, &self.opts, &self.owner, events, ctx)?;
+        self.retain_after(&receipt, ctx)?;
+        // The lock is released: hand off what was spooled meanwhile (see `drain_spool_if_free`).
+        // The events of this append are durable already; a failed drain leaves the spool to the
+        // next writer and is only a warning.
+        if let Err(e) = self.drain_spool_if_free(ctx) {
+            receipt.drain_error = Some(e.to_string());
+        }
+        Ok(receipt)
+    }
+
+    /// Retention is enforced when a segment is sealed (storage.md). The events of the append are
+    /// durable already: a retention failure is reported, never undone.
+    fn retain_after(&self, receipt: &AppendReceipt, ctx: &AppendContext) -> Result<()> {
         if !receipt.sealed.is_empty() && self.opts.retention_days > 0 {
-            // Retention is enforced when a segment is sealed (storage.md). The events of this
-            // append are durable already: a retention failure is reported, never undone.
             if let Some(now) = crate::timefmt::parse_canonical(&ctx.now) {
                 let days = self.opts.retention_days;
                 let cutoff = now - chrono::Duration::days(days.min(100_000) as i64);
                 self.enforce_retention(days, &crate::timefmt::format_utc(cutoff), ctx)?;
             }
         }
-        Ok(receipt)
+        Ok(())
+    }
+
+    /// Appends what the spool holds if it holds anything and the writer lock is free right now
+    /// (never waits); returns how many spooled events it appended.
+    ///
+    /// Whoever releases the writer lock calls this, and so does a trigger right after it spooled.
+    /// That hand-off leaves no spool file stranded while no more triggers come (segments-format.md
+    /// §7.7): a spooler whose try finds the lock held wrote its file before the holder released
+    /// the lock, and the holder looks at the spool after releasing it; if the holder's try fails
+    /// in turn, the lock has a newer holder, which does the same.
+    pub fn drain_spool_if_free(&self, ctx: &AppendContext) -> Result<u64> {
+        let mut drained = 0;
+        // Until the spool is empty or another process holds the lock (then that one hands off).
+        // Each round appends what spooling triggers left meanwhile: a finite number.
+        while !spool::pending(&self.paths).is_empty() {
+            let lock =
+                match safefs::WriterLock::acquire(&self.paths.lock, &self.owner, Duration::ZERO) {
+                    Ok(lock) => lock,
+                    Err(safefs::FsError::LockBusy { .. }) => break,
+                    Err(e) => return Err(e.into()),
+                };
+            let receipt = writer::append_raw_locked(
+                &lock,
+                &self.paths,
+                &self.opts,
+                &self.owner,
+                &mut std::iter::empty(),
+                ctx,
+            )?;
+            drop(lock);
+            drained += receipt.drained;
+            self.retain_after(&receipt, ctx)?;
+            if receipt.drained == 0 {
+                // Nothing new was appended (the files were already stored, or could not be
+                // removed): looking again would find the same files.
+                break;
+            }
+        }
+        Ok(drained)
     }
 
     /// Lists the segments in event order.

@@ -93,6 +93,10 @@ pub fn collect(paths: &Layout, recent: &[SegmentFiles]) -> Result<Drain> {
             }
         }
     }
+    // Every marker the newest segments hold, found in one pass (not one search of the whole
+    // tail per spooled event: with hundreds of spool files and a large active segment, that
+    // was most of a drain's time).
+    let stored = markers_in(&tail);
     for file in files {
         let bytes = crate::safefs::read(&file).map_err(StoreError::io("read", &file))?;
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
@@ -102,11 +106,8 @@ pub fn collect(paths: &Layout, recent: &[SegmentFiles]) -> Result<Drain> {
                     detail: "spool file holds a line that is not a spooled event".into(),
                 });
             }
-            if let Some(m) = spooled_from(line) {
-                let needle = format!("\"spooled_from\":\"{m}\"");
-                if memfind(&tail, needle.as_bytes()).is_some() {
-                    continue;
-                }
+            if spooled_from(line).is_some_and(|m| stored.contains(m)) {
+                continue;
             }
             drain.events.push(line.to_vec());
         }
@@ -115,11 +116,29 @@ pub fn collect(paths: &Layout, recent: &[SegmentFiles]) -> Result<Drain> {
     Ok(drain)
 }
 
-fn spooled_from(line: &[u8]) -> Option<&str> {
-    let key = b"\"spooled_from\":\"";
-    let at = memfind(line, key)? + key.len();
+const MARKER_KEY: &[u8] = b"\"spooled_from\":\"";
+
+fn spooled_from(line: &[u8]) -> Option<&[u8]> {
+    let at = memfind(line, MARKER_KEY)? + MARKER_KEY.len();
     let end = memfind(&line[at..], b"\"")?;
-    std::str::from_utf8(&line[at..at + end]).ok()
+    Some(&line[at..at + end])
+}
+
+/// The `meta.spooled_from` values in `bytes` (segment lines).
+fn markers_in(bytes: &[u8]) -> std::collections::HashSet<&[u8]> {
+    let mut found = std::collections::HashSet::new();
+    let mut rest = bytes;
+    while let Some(at) = memfind(rest, MARKER_KEY) {
+        let value = &rest[at + MARKER_KEY.len()..];
+        match memfind(value, b"\"") {
+            Some(end) => {
+                found.insert(&value[..end]);
+                rest = &value[end..];
+            }
+            None => break,
+        }
+    }
+    found
 }
 
 fn name_of(p: &Path) -> String {
@@ -141,4 +160,25 @@ pub fn remove(paths: &Layout, files: &[PathBuf]) -> Result<()> {
         safefs::sync_dir(&paths.spool)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_are_found_in_one_pass_and_matched_exactly() {
+        let tail = br#"{"id":7,"meta":{"spooled_from":"000-1-0#0"}}
+{"id":8,"meta":{"spooled_from":"000-1-0#1"}}
+{"id":9,"meta":{"spooled_from":"000-2-0#10"}}
+{"id":10,"meta":{"spooled_from":"cut"#;
+        let found = markers_in(tail);
+        let mut v: Vec<&[u8]> = found.iter().copied().collect();
+        v.sort();
+        assert_eq!(v, [&b"000-1-0#0"[..], b"000-1-0#1", b"000-2-0#10"]);
+        // A marker that is a prefix of a stored one is not stored.
+        let line = br#"{"id":0,"meta":{"spooled_from":"000-2-0#1"}}"#;
+        assert_eq!(spooled_from(line), Some(&b"000-2-0#1"[..]));
+        assert!(!found.contains(spooled_from(line).unwrap()));
+    }
 }

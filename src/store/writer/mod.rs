@@ -54,6 +54,9 @@ pub struct AppendReceipt {
     pub seal_errors: Vec<String>,
     /// Spooled events appended (before this batch) from spool files (see `spool.rs`).
     pub drained: u64,
+    /// The spool drain tried after the lock was released failed (the events of the append are
+    /// durable; the spool waits for the next writer).
+    pub drain_error: Option<String>,
 }
 
 /// A torn-tail repair: what was cut off the active segment, and where the bytes were kept.
