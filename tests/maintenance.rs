@@ -172,3 +172,75 @@ fn demo_prints_sealed_size_apart_from_plain_copies() {
         "{line}"
     );
 }
+
+/// A spool left by a writer that died holding the lock (no hand-off happened): `status` counts
+/// it, `doctor` reports it once it is over a minute old, and `vacuum` appends it.
+#[test]
+fn a_spool_left_behind_shows_in_status_and_doctor_and_vacuum_appends_it() {
+    use fs4::fs_std::FileExt;
+    let env = TestEnv::new();
+    env.ok(&["migrate"]);
+    let root = env.tmp.path().join("dokku-root");
+    std::fs::create_dir_all(&root).unwrap();
+    let lock = std::fs::File::open(env.data.join("LOCK")).unwrap();
+    assert!(FileExt::try_lock_exclusive(&lock).unwrap());
+    let out = crate::util::plugin_trigger(
+        "post-create",
+        &["left-behind"],
+        &env.data,
+        &root,
+        "4242",
+        "2026-04-08T20:00:00Z",
+    )
+    .env("DOKKU_AUDIT_HOOK_TIMEOUT_MS", "20")
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", util::stderr(&out));
+    // The holder dies: its lock goes away, and nothing hands the spool off.
+    drop(lock);
+    let spool = env.data.join("spool");
+    let files: Vec<_> = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let status = env.ok(&["status"]);
+    assert!(
+        status.contains("spooled events: 1 (oldest spooled at 20"),
+        "{status}"
+    );
+    let doctor = env.run(&["doctor"]);
+    assert!(
+        stdout(&doctor).contains("(being drained)"),
+        "{}",
+        stdout(&doctor)
+    );
+    // Spooled two minutes ago (the time is the name's; the events keep their own).
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let old = spool.join(format!(
+        "{:024}-4242-0.spool.jsonl",
+        now_ns - 120_000_000_000
+    ));
+    std::fs::rename(&files[0], &old).unwrap();
+    let doctor = env.run(&["doctor"]);
+    assert!(!doctor.status.success());
+    assert!(
+        stdout(&doctor).contains("issue: 1 spooled event(s) in 1 file(s), the oldest spooled at")
+            && stdout(&doctor).contains("no query shows them"),
+        "{}",
+        stdout(&doctor)
+    );
+    assert!(!env
+        .ok(&["recent", "--format", "jsonl"])
+        .contains("left-behind"));
+    env.ok(&["vacuum"]);
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
+    assert!(env.ok(&["status"]).contains("spooled events: 0\n"));
+    assert!(env
+        .ok(&["recent", "--format", "jsonl"])
+        .contains("left-behind"));
+    assert!(stdout(&env.run(&["doctor"])).contains("ok: spool: empty"));
+}

@@ -30,6 +30,16 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
         "last event timestamp",
         stats.last_ts.unwrap_or_else(|| "-".into()),
     );
+    let spool = crate::store::spool::waiting(store.paths());
+    line(
+        "spooled events",
+        match spool.oldest_ns.and_then(ns_to_ts) {
+            Some(oldest) if spool.events > 0 => {
+                format!("{} (oldest spooled at {oldest})", spool.events)
+            }
+            _ => spool.events.to_string(),
+        },
+    );
     match crate::index::EventIndex::open_existing(&ctx.data_dir) {
         Ok(Some(index)) => {
             let mark = crate::index::high_water_mark(&index.index);
@@ -47,4 +57,11 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// A spool file's time (nanoseconds since the epoch) as a canonical timestamp.
+pub(super) fn ns_to_ts(ns: u128) -> Option<String> {
+    let secs = i64::try_from(ns / 1_000_000_000).ok()?;
+    let t = chrono::DateTime::from_timestamp(secs, 0)?;
+    Some(crate::timefmt::format_utc(t))
 }

@@ -63,6 +63,36 @@ pub fn pending(paths: &Layout) -> Vec<PathBuf> {
     files
 }
 
+/// What waits in the spool (for `status` and `doctor`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// Complete spool files.
+    pub files: usize,
+    /// Events in them (lines).
+    pub events: usize,
+    /// When the oldest was written, from its name: nanoseconds since the Unix epoch.
+    pub oldest_ns: Option<u128>,
+}
+
+/// Counts what waits in the spool. An unreadable file counts as a file with no events.
+pub fn waiting(paths: &Layout) -> Waiting {
+    let files = pending(paths);
+    let events = files
+        .iter()
+        .filter_map(|f| crate::safefs::read(f).ok())
+        .map(|b| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count())
+        .sum();
+    let oldest_ns = files.first().and_then(|f| {
+        let name = f.file_name()?.to_str()?;
+        name.get(..24)?.parse::<u128>().ok()
+    });
+    Waiting {
+        files: files.len(),
+        events,
+        oldest_ns,
+    }
+}
+
 /// The events of the pending spool files that the newest segments do not hold yet, and the
 /// files to delete once they are durable.
 pub struct Drain {

@@ -108,6 +108,7 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
         }
         check_state(ctx, &mut r);
         check_interrupted(&store, &mut r);
+        check_spool(&store, &mut r);
         check_leftovers(&store, &mut r);
         check_free_space(data, &mut r);
         check_filesystem(data, &mut r);

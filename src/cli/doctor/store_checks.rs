@@ -259,6 +259,39 @@ pub(super) fn check_interrupted(store: &Store, r: &mut Report) {
     }
 }
 
+/// Events waiting in the spool. A spool is normal while triggers are busy (it is drained when
+/// the writer lock is released, segments-format.md §7.7); one older than a minute was left by a
+/// writer that died holding the lock, and waits for the next write.
+pub(super) fn check_spool(store: &Store, r: &mut Report) {
+    let w = crate::store::spool::waiting(store.paths());
+    if w.files == 0 {
+        r.ok("spool: empty");
+        return;
+    }
+    // Spool names carry the system time they were written at (not the command clock).
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let age_s = w
+        .oldest_ns
+        .map_or(0, |oldest| now_ns.saturating_sub(oldest) / 1_000_000_000);
+    let since = w
+        .oldest_ns
+        .and_then(crate::cli::status::ns_to_ts)
+        .unwrap_or_else(|| "-".into());
+    let what = format!(
+        "{} spooled event(s) in {} file(s), the oldest spooled at {since}",
+        w.events, w.files
+    );
+    if age_s > 60 {
+        r.issue(format!(
+            "{what}: not yet in the segments, so no query shows them; the next write appends them (or run: dokku audit:vacuum)"
+        ));
+    } else {
+        r.ok(format!("{what} (being drained)"));
+    }
+}
+
 pub(super) fn check_leftovers(store: &Store, r: &mut Report) {
     let data = &store.paths().root;
     let mut foreign: Vec<PathBuf> = Vec::new();
