@@ -22,6 +22,7 @@ mod page;
 mod plan;
 mod search;
 pub mod tally;
+mod ts_filter;
 
 pub use firsts::first_releases;
 pub use page::{finish_page, indexed_page, matching_events, page_of, Indexed, Tail, View};

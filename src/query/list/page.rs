@@ -52,8 +52,7 @@ pub fn indexed_page(v: &View<'_>, q: &ListQuery, limit: usize) -> Result<Indexed
     } else {
         let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
         let (top, n) = v.searcher.search(&query, &(by_ts, Count)).map_err(&fault)?;
-        let hits =
-            settle_ties(v.searcher, &v.index.fields, query.as_ref(), limit, top).map_err(&fault)?;
+        let hits = settle_ties(v.searcher, query.as_ref(), limit, top).map_err(&fault)?;
         (hits, n as u64)
     };
     let mut rows = locations_of(v.searcher, &hits, &fault)?;

@@ -11,6 +11,7 @@ use tantivy::{Index, Term};
 
 use crate::index::{self, Fields, IndexError, InvalidQuery};
 
+use super::ts_filter::TsBounded;
 use super::*;
 
 pub(super) fn glob_to_regex(glob: &str) -> String {
@@ -75,15 +76,6 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
             clauses.push((Occur::Must, term(f.action, a)));
         }
     }
-    if q.since.is_some() || q.until.is_some() {
-        let lo = q.since.map_or(Bound::Unbounded, |s| {
-            Bound::Included(Term::from_field_i64(f.ts, s))
-        });
-        let hi = q.until.map_or(Bound::Unbounded, |u| {
-            Bound::Included(Term::from_field_i64(f.ts, u))
-        });
-        clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
-    }
     if let Some(text) = &q.text {
         let mut parser = QueryParser::for_index(index, vec![f.text]);
         parser.set_conjunction_by_default();
@@ -94,8 +86,24 @@ pub fn build_query(index: &Index, f: &Fields, q: &ListQuery) -> Result<Box<dyn Q
         check_runnable(&*parsed, &index.schema(), text)?;
         clauses.push((Occur::Must, parsed));
     }
+    let bounded = q.since.is_some() || q.until.is_some();
     Ok(match clauses.len() {
+        0 if bounded => {
+            // Nothing smaller to filter: the range on the `ts` column.
+            let lo = q.since.map_or(Bound::Unbounded, |s| {
+                Bound::Included(Term::from_field_i64(f.ts, s))
+            });
+            let hi = q.until.map_or(Bound::Unbounded, |u| {
+                Bound::Included(Term::from_field_i64(f.ts, u))
+            });
+            Box::new(RangeQuery::new(lo, hi))
+        }
         0 => Box::new(AllQuery),
+        _ if bounded => Box::new(TsBounded {
+            inner: Box::new(BooleanQuery::new(clauses)),
+            lo: q.since.unwrap_or(i64::MIN),
+            hi: q.until.unwrap_or(i64::MAX),
+        }),
         _ => Box::new(BooleanQuery::new(clauses)),
     })
 }

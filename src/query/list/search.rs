@@ -1,11 +1,9 @@
 //! Searching: the on-disk index (newest first, by fast fields) and the not-yet-indexed tail
 //! in a small in-memory index with the same schema.
 
-use std::ops::Bound;
-
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
-use tantivy::{DocAddress, Index, Order, Searcher, Term};
+use tantivy::query::Query;
+use tantivy::{DocAddress, Index, Order, Searcher};
 
 use crate::index::{self, Fields, IndexError};
 use crate::record::Event;
@@ -49,7 +47,7 @@ pub(super) fn search(
         let by_ts = TopDocs::with_limit(limit).order_by_fast_field::<i64>("ts", Order::Desc);
         let hits: Vec<(Option<i64>, DocAddress)> =
             searcher.search(&query, &by_ts).map_err(fault)?;
-        settle_ties(searcher, f, query.as_ref(), limit, hits).map_err(fault)?
+        settle_ties(searcher, query.as_ref(), limit, hits).map_err(fault)?
     };
     let mut rows = rows_of(searcher, &hits, fault)?;
     rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
@@ -61,7 +59,6 @@ pub(super) fn search(
 /// exactly: when the limit cuts that second, its events are taken again by id, newest first.
 pub(super) fn settle_ties(
     searcher: &Searcher,
-    f: &Fields,
     query: &dyn Query,
     limit: usize,
     mut hits: Vec<(Option<i64>, DocAddress)>,
@@ -69,17 +66,13 @@ pub(super) fn settle_ties(
     if hits.len() == limit {
         if let Some(last_ts) = hits.last().and_then(|(t, _)| *t) {
             hits.retain(|(t, _)| *t != Some(last_ts));
-            let second = Term::from_field_i64(f.ts, last_ts);
-            let same_second = BooleanQuery::new(vec![
-                (Occur::Must, query.box_clone()),
-                (
-                    Occur::Must,
-                    Box::new(RangeQuery::new(
-                        Bound::Included(second.clone()),
-                        Bound::Included(second),
-                    )),
-                ),
-            ]);
+            // The query's matches in that second: a filter on their `ts`, not a range scan of
+            // the whole column (see `ts_filter`).
+            let same_second = super::ts_filter::TsBounded {
+                inner: query.box_clone(),
+                lo: last_ts,
+                hi: last_ts,
+            };
             let by_id = TopDocs::with_limit(limit - hits.len())
                 .order_by_fast_field::<u64>("id", Order::Desc);
             let ties: Vec<(Option<u64>, DocAddress)> = searcher.search(&same_second, &by_id)?;
