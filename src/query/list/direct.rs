@@ -180,7 +180,7 @@ mod tests {
         ) {
             let events: Vec<Event> = picks.iter().enumerate().map(|(i, p)| event(i, p)).collect();
             let q = query(&q);
-            let by_index = super::super::search::RamIndex::build(&events)
+            let by_index = super::super::tail::RamIndex::build(&events)
                 .unwrap()
                 .search(&q, events.len())
                 .unwrap();

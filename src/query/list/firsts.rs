@@ -15,7 +15,8 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 
-use super::search::{all_documents, read_str, search_tail};
+use super::search::{all_documents, read_str};
+use super::tail::search_tail;
 use super::{build_query, manual_reader, whole_tail, ListQuery, Row};
 
 /// The successful deploy finishes of `app`.

@@ -21,13 +21,14 @@ mod firsts;
 mod page;
 mod plan;
 mod search;
+mod tail;
 pub mod tally;
 mod ts_filter;
 
 pub use firsts::first_releases;
 pub use page::{finish_page, indexed_page, matching_events, page_of, Indexed, Tail, View};
 pub use plan::{build_query, check_query, check_text};
-use search::search_tail;
+use tail::search_tail;
 
 /// What to list.
 #[derive(Debug, Clone, Default)]

@@ -9,9 +9,8 @@
 use tantivy::collector::{Count, TopDocs};
 use tantivy::{DocAddress, Order, Searcher};
 
-use super::search::{
-    events_after, locations_of, newest_and_count, search_events, settle_ties, RamIndex,
-};
+use super::search::{locations_of, newest_and_count, settle_ties};
+use super::tail::{events_after, search_events, RamIndex};
 use super::{build_query, check_query, merge_tail, ListQuery, Page, Row};
 use crate::index::{EventIndex, IndexError, Mark};
 use crate::record::Event;
