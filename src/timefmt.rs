@@ -11,6 +11,12 @@ pub fn format_utc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Formats nanoseconds since the Unix epoch (a spool file's name) as an event timestamp.
+pub fn format_unix_ns(ns: u128) -> Option<String> {
+    let secs = i64::try_from(ns / 1_000_000_000).ok()?;
+    Some(format_utc(DateTime::from_timestamp(secs, 0)?))
+}
+
 /// True when `s` is exactly `YYYY-MM-DDTHH:MM:SSZ` and names a real instant. Lexicographic order
 /// of canonical strings is chronological order, which the store and queries rely on.
 pub fn is_canonical_utc(s: &str) -> bool {

@@ -264,10 +264,10 @@ fn append_or_spool(
             Ok(Stored::Appended)
         }
         Err(StoreError::Fs(crate::safefs::FsError::LockBusy { .. })) => {
-            store.spool(&mut built.events).map_err(|e| e.to_string())?;
-            // Durable in the spool. If the holder released the lock meanwhile, nobody may come
-            // to drain it: try once more, without waiting (the hand-off, `Store::drain_spool_if_free`).
-            if let Err(e) = store.drain_spool_if_free(&ctx) {
+            let drain_error = store
+                .spool(&mut built.events, &ctx)
+                .map_err(|e| e.to_string())?;
+            if let Some(e) = drain_error {
                 eprintln!(
                     " !     dokku-audit: warning: spooled, but the spool could not be drained (the next write retries): {e}"
                 );

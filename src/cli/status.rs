@@ -33,7 +33,7 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
     let spool = crate::store::spool::waiting(store.paths());
     line(
         "spooled events",
-        match spool.oldest_ns.and_then(ns_to_ts) {
+        match spool.oldest_ns.and_then(crate::timefmt::format_unix_ns) {
             Some(oldest) if spool.events > 0 => {
                 format!("{} (oldest spooled at {oldest})", spool.events)
             }
@@ -57,11 +57,4 @@ pub fn run(ctx: &Context) -> Result<(), CliError> {
     }
     print!("{out}");
     Ok(())
-}
-
-/// A spool file's time (nanoseconds since the epoch) as a canonical timestamp.
-pub(super) fn ns_to_ts(ns: u128) -> Option<String> {
-    let secs = i64::try_from(ns / 1_000_000_000).ok()?;
-    let t = chrono::DateTime::from_timestamp(secs, 0)?;
-    Some(crate::timefmt::format_utc(t))
 }

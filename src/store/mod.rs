@@ -272,8 +272,16 @@ impl Store {
 
     /// Spools events instead of appending them (the writer lock stayed busy): validated,
     /// marked with `meta.spooled_from`, written to one durable spool file that the next writer
-    /// drains (see [`spool`]). Their ids are assigned then.
-    pub fn spool(&self, events: &mut [Event]) -> Result<std::path::PathBuf> {
+    /// drains (see [`spool`]); their ids are assigned then. Once the file is durable, the lock is
+    /// tried once more without waiting (the hand-off, [`Store::drain_spool_if_free`]): if its
+    /// holder released it meanwhile, nobody else may come to drain. A failed drain leaves the
+    /// events in the spool (durable) and is returned as a warning in `Ok`.
+    pub fn spool(&self, events: &mut [Event], ctx: &AppendContext) -> Result<Option<String>> {
+        self.spool_file(events)?;
+        Ok(self.drain_spool_if_free(ctx).err().map(|e| e.to_string()))
+    }
+
+    fn spool_file(&self, events: &mut [Event]) -> Result<std::path::PathBuf> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static SEQ: AtomicU32 = AtomicU32::new(0);
         self.init()?;

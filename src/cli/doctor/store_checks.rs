@@ -277,7 +277,7 @@ pub(super) fn check_spool(store: &Store, r: &mut Report) {
         .map_or(0, |oldest| now_ns.saturating_sub(oldest) / 1_000_000_000);
     let since = w
         .oldest_ns
-        .and_then(crate::cli::status::ns_to_ts)
+        .and_then(crate::timefmt::format_unix_ns)
         .unwrap_or_else(|| "-".into());
     let what = format!(
         "{} spooled event(s) in {} file(s), the oldest spooled at {since}",
