@@ -255,21 +255,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Command::Demo(a) = args.command {
         return demo::run(ctx, a);
     }
-    // Commands that hold the writer lock for long (triggers spool meanwhile) hand the spool off
-    // when they are done, so spooled events do not wait for the next trigger.
-    let holds_writer_lock = matches!(
-        args.command,
-        Command::Import(_)
-            | Command::Migrate(_)
-            | Command::Prune(_)
-            | Command::Vacuum
-            | Command::Backup(_)
-            | Command::Restore(_)
-            | Command::PluginLifecycle(_)
-            | Command::ImportSqlite(_)
-    );
     let result = run_command(&ctx, args.command);
-    if holds_writer_lock {
+    // A command that held the writer lock (triggers spool meanwhile) hands the spool off when it
+    // is done, so spooled events do not wait for the next trigger. Appends hand off by
+    // themselves (`Store::append_raw`).
+    if Store::took_writer_lock() {
         hand_off_spool(&ctx);
     }
     result

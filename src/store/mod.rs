@@ -164,6 +164,10 @@ pub struct StoreStats {
     pub last_ts: Option<String>,
 }
 
+/// Set when this process takes the writer lock for a maintenance operation (see
+/// [`Store::took_writer_lock`]).
+static TOOK_WRITER_LOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The store facade.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -333,6 +337,22 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Takes the writer lock for a maintenance operation, waiting at most the store's lock
+    /// timeout, and remembers for [`Store::took_writer_lock`] that this process held it.
+    pub(crate) fn lock_writer(&self) -> Result<safefs::WriterLock> {
+        let lock =
+            safefs::WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        TOOK_WRITER_LOCK.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(lock)
+    }
+
+    /// Whether this process has held the writer lock for a maintenance operation: a command that
+    /// did hands the spool off when it ends ([`Store::drain_spool_if_free`]), since triggers
+    /// spool while it holds the lock.
+    pub fn took_writer_lock() -> bool {
+        TOOK_WRITER_LOCK.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Appends what the spool holds if it holds anything and the writer lock is free right now

@@ -27,7 +27,7 @@ use super::writer::AppendContext;
 use super::Store;
 use crate::crashpoint;
 use crate::layout::{self, Layout, COMPACT_JOURNAL};
-use crate::safefs::{self, Ownership, WriterLock};
+use crate::safefs::{self, Ownership};
 
 /// The steps a compaction still has to take, in order. Paths are relative to the data
 /// directory, so a directory moved by hand (`cp -a`, restore of a host backup) still recovers.
@@ -261,7 +261,7 @@ impl Store {
     /// the writer lock, without appending anything but the `recover` event it may write.
     pub fn recover_interrupted(&self, ctx: &AppendContext) -> Result<Recovered> {
         self.init()?;
-        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        let lock = self.lock_writer()?;
         if pending_journal(&self.paths)?.is_none() && interrupted_restore(&self.paths).is_none() {
             return Ok(Recovered::default());
         }

@@ -230,8 +230,7 @@ impl Store {
         &self,
         f: impl FnOnce(&WriterGuard<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)
-            .map_err(StoreError::from)?;
+        let lock = self.lock_writer()?;
         let guard = WriterGuard {
             store: self,
             _lock: lock,
@@ -287,7 +286,7 @@ fn build(store: &Store, tmp: &Path, created_at: &str) -> Result<(Manifest, u64, 
     let (mut linked, mut copied) = (0u64, 0u64);
     {
         // Under the lock: no append, seal, prune or repair changes the segments meanwhile.
-        let _lock = WriterLock::acquire(&store.paths.lock, owner, store.opts.lock_timeout)?;
+        let _lock = store.lock_writer()?;
         // A backup never copies a half-finished prune or restore.
         super::recover::recover(&store.paths)?;
         let listing = segment::list(&store.paths.segments)?;

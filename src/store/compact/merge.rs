@@ -129,7 +129,7 @@ impl Store {
             merge.new_segments.push(*first);
             merge.old_segments.extend(olds.iter().map(|s| s.first_id));
         }
-        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        let lock = self.lock_writer()?;
         let mut ev = [record(&merge)];
         self.append_locked(&lock, &mut ev, ctx)?;
         crashpoint::hit("compact.after_record");

@@ -83,7 +83,7 @@ impl Store {
     /// segment; the next append starts a new active segment. Done under the writer lock.
     pub fn seal_active(&self) -> Result<()> {
         self.init()?;
-        let _lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        let _lock = self.lock_writer()?;
         super::recover::recover(&self.paths)?;
         let segments = self.segments()?;
         if let Some(last) = segments.last() {
@@ -229,7 +229,7 @@ impl Store {
             let _ = crate::safefs::remove_dir_all(&staging);
             return Ok((removal, None));
         }
-        let lock = WriterLock::acquire(&self.paths.lock, &self.owner, self.opts.lock_timeout)?;
+        let lock = self.lock_writer()?;
         if let Some(prev) = prev_deleted {
             // Everything up to the head goes: the record itself follows a deleted line.
             let next_id = self.last_id()? + 1;
